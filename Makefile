@@ -1,0 +1,56 @@
+# Quartermaster's commands. `make run` serves the application, `make test` runs the tests.
+# Both start the project's private PostgreSQL (in .pgdata/) when DATABASE_URL is unset.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WEB_CONCURRENCY ?= 2
+DEMO_ORDERS ?= 24
+
+export HOST PORT WEB_CONCURRENCY
+
+.PHONY: install run dev test lint format migrate demo stop-db
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# A SECRET_KEY made once for this checkout, kept out of git.
+.env:
+	@echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > $@
+	@echo "wrote a new SECRET_KEY into .env"
+
+install: $(VENV)/.installed .env
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+demo: migrate
+	$(PY) manage.py seed_demo --orders $(DEMO_ORDERS) --demo-user
+
+run: demo
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	@echo "Quartermaster on http://$(HOST):$(PORT)/ ($(WEB_CONCURRENCY) gunicorn workers)"
+	$(VENV)/bin/gunicorn config.wsgi --workers $(WEB_CONCURRENCY) --bind $(HOST):$(PORT) \
+		--access-logfile - --forwarded-allow-ips 127.0.0.1
+
+dev: demo
+	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# Stop the private PostgreSQL server (it keeps running between commands otherwise).
+stop-db: install
+	$(PY) -m config.localdb stop

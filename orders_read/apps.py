@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class OrdersReadConfig(AppConfig):
+    name = "orders_read"
+    verbose_name = "Orders (read side)"

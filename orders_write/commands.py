@@ -1,0 +1,70 @@
+"""The commands the write side accepts: one frozen dataclass each, handled by one service."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class Command:
+    pass
+
+
+@dataclass(frozen=True)
+class CreateProduct(Command):
+    sku: str
+    name: str
+    price: Decimal = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class CreateBatch(Command):
+    ref: str
+    sku: str
+    qty: int
+    eta: datetime.date | None = None
+
+
+@dataclass(frozen=True)
+class ChangeBatchQuantity(Command):
+    ref: str
+    qty: int
+
+
+@dataclass(frozen=True)
+class OrderLineInput:
+    sku: str
+    qty: int
+
+
+@dataclass(frozen=True)
+class PlaceOrder(Command):
+    customer: str
+    shipping_address: str
+    lines: tuple[OrderLineInput, ...] = field(default_factory=tuple)
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class SubmitOrder(Command):
+    reference: str
+
+
+@dataclass(frozen=True)
+class CancelOrder(Command):
+    reference: str
+
+
+@dataclass(frozen=True)
+class Allocate(Command):
+    orderid: str
+    sku: str
+    qty: int
+
+
+@dataclass(frozen=True)
+class Deallocate(Command):
+    orderid: str
+    sku: str

@@ -1,0 +1,190 @@
+"""The allocation rules on plain values, and the errors that refuse a command.
+
+Nothing here touches the database or Django: services load plain values, ask these
+functions what to do, and persist the answer.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+MAX_TEXT_LENGTH = 255
+MAX_QUANTITY = 2_147_483_647  # PostgreSQL integer
+MAX_PRICE = Decimal("9999999999.99")  # numeric(12, 2)
+
+PENDING = "pending"
+SUBMITTED = "submitted"
+CANCELLED = "cancelled"
+
+
+class DomainError(Exception):
+    """A refused command. ``message`` is what the user is told; ``field`` which input caused it."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(DomainError):
+    """A value the rules do not accept (a broken rule: HTTP 400)."""
+
+
+class InvalidSku(InvalidInput):
+    def __init__(self, sku: str, *, field: str | None = "sku") -> None:
+        super().__init__(f"Invalid sku {sku}", field=field)
+
+
+class InvalidQuantity(InvalidInput):
+    pass
+
+
+class NotFound(DomainError):
+    """The command names an order or batch that does not exist (HTTP 404)."""
+
+
+class Conflict(DomainError):
+    """The command would duplicate something that exists (HTTP 409)."""
+
+
+# --- checks on single values -------------------------------------------------------
+
+
+def check_quantity(quantity: int, *, field: str = "qty") -> None:
+    if quantity <= 0:
+        raise InvalidQuantity("Quantity must be positive", field=field)
+    if quantity > MAX_QUANTITY:
+        raise InvalidQuantity(f"Quantity must be at most {MAX_QUANTITY}", field=field)
+
+
+def check_key(value: str, *, what: str, field: str) -> None:
+    """SKUs and references: non-blank, at most 255 characters, no control characters."""
+    if not value or not value.strip():
+        raise InvalidInput(f"{what} must not be blank", field=field)
+    if len(value) > MAX_TEXT_LENGTH:
+        raise InvalidInput(f"{what} must be at most {MAX_TEXT_LENGTH} characters", field=field)
+    if any(ord(character) < 32 or ord(character) == 127 for character in value):
+        raise InvalidInput(f"{what} must not contain control characters", field=field)
+
+
+def check_text(value: str, *, what: str, field: str, max_length: int = MAX_TEXT_LENGTH) -> None:
+    if len(value) > max_length:
+        raise InvalidInput(f"{what} must be at most {max_length} characters", field=field)
+    if "\x00" in value:
+        raise InvalidInput(f"{what} must not contain NUL characters", field=field)
+
+
+def check_price(price: Decimal, *, field: str = "price") -> None:
+    if not price.is_finite():
+        raise InvalidInput("Price must be a number", field=field)
+    if price < 0:
+        raise InvalidInput("Price must not be negative", field=field)
+    if price > MAX_PRICE:
+        raise InvalidInput(f"Price must be at most {MAX_PRICE}", field=field)
+    if price != price.quantize(Decimal("0.01")):
+        raise InvalidInput("Price must have at most 2 decimal places", field=field)
+
+
+def check_distinct_skus(skus: Iterable[str]) -> None:
+    seen: set[str] = set()
+    for sku in skus:
+        if sku in seen:
+            raise InvalidInput(f"SKU {sku} appears on more than one line", field="lines")
+        seen.add(sku)
+
+
+# --- orders ----------------------------------------------------------------------
+
+
+def check_accepts_commands(reference: str, status: str) -> None:
+    """A cancelled order accepts no further command (rule 7)."""
+    if status == CANCELLED:
+        raise InvalidInput(f"Order {reference} is cancelled", field="reference")
+
+
+def check_can_submit(reference: str, status: str, line_count: int) -> None:
+    check_accepts_commands(reference, status)
+    if status == SUBMITTED:
+        raise InvalidInput(f"Order {reference} is already submitted", field="reference")
+    if line_count == 0:
+        raise InvalidInput("Cannot submit empty order", field="lines")
+
+
+# --- allocation ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchStock:
+    """A batch as the allocation policy sees it."""
+
+    reference: str
+    purchased_quantity: int
+    allocated_quantity: int
+    eta: datetime.date | None
+
+    @property
+    def available_quantity(self) -> int:
+        return self.purchased_quantity - self.allocated_quantity
+
+    def can_hold(self, quantity: int) -> bool:
+        return self.available_quantity >= quantity
+
+    def with_allocated(self, quantity: int) -> BatchStock:
+        return BatchStock(
+            self.reference, self.purchased_quantity, self.allocated_quantity + quantity, self.eta
+        )
+
+
+def preference(batch: BatchStock) -> tuple[bool, datetime.date, str]:
+    """Warehouse stock (no ETA) first, then the earliest ETA, ties by the smaller reference."""
+    return (batch.eta is not None, batch.eta or datetime.date.min, batch.reference)
+
+
+def choose_batch(batches: Iterable[BatchStock], quantity: int) -> BatchStock | None:
+    """The preferred batch that can hold the whole quantity, or None: out of stock."""
+    for batch in sorted(batches, key=preference):
+        if batch.can_hold(quantity):
+            return batch
+    return None
+
+
+@dataclass(frozen=True)
+class HeldLine:
+    """An allocated line as a batch sees it, oldest allocation first."""
+
+    key: object
+    quantity: int
+
+
+def lines_to_release(
+    purchased_quantity: int, held_lines: Sequence[HeldLine]
+) -> list[HeldLine]:
+    """Lines to take off a batch whose quantity became ``purchased_quantity`` (rule 6).
+
+    The most recent allocations go first, until the rest fits.
+    """
+    allocated = sum(line.quantity for line in held_lines)
+    released: list[HeldLine] = []
+    for line in reversed(held_lines):
+        if allocated <= purchased_quantity:
+            break
+        released.append(line)
+        allocated -= line.quantity
+    return released
+
+
+def allocate_lines(
+    batches: Iterable[BatchStock], lines: Sequence[HeldLine]
+) -> list[tuple[HeldLine, BatchStock | None]]:
+    """Allocate several lines of one SKU in order; each sees the stock the earlier took."""
+    stock = {batch.reference: batch for batch in batches}
+    decisions: list[tuple[HeldLine, BatchStock | None]] = []
+    for line in lines:
+        chosen = choose_batch(stock.values(), line.quantity)
+        if chosen is not None:
+            stock[chosen.reference] = chosen.with_allocated(line.quantity)
+        decisions.append((line, chosen))
+    return decisions

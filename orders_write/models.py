@@ -1,0 +1,142 @@
+"""The normalized write tables: data and the constraints that guard it, no workflows.
+
+Change them only through ``orders_write.services``.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from orders_write import domain
+
+
+class Product(models.Model):
+    """The consistency boundary: every change to a product's allocations locks this row."""
+
+    sku = models.CharField("SKU", max_length=domain.MAX_TEXT_LENGTH, primary_key=True)
+    name = models.CharField(max_length=domain.MAX_TEXT_LENGTH)
+    price = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    version = models.PositiveIntegerField(
+        default=0, help_text="Grows by one with every change to the product's allocations."
+    )
+
+    class Meta:
+        ordering = ["sku"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(sku__regex=r"^\s*$"), name="product_sku_not_blank"
+            ),
+            models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.sku
+
+
+class Batch(models.Model):
+    reference = models.CharField(max_length=domain.MAX_TEXT_LENGTH, unique=True)
+    product = models.ForeignKey(
+        Product, on_delete=models.PROTECT, related_name="batches", db_column="sku"
+    )
+    purchased_quantity = models.IntegerField()
+    eta = models.DateField(
+        "ETA", null=True, blank=True, help_text="Empty when the stock is in the warehouse."
+    )
+
+    class Meta:
+        ordering = ["reference"]
+        verbose_name_plural = "batches"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(purchased_quantity__gt=0), name="batch_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=~Q(reference__regex=r"^\s*$"), name="batch_reference_not_blank"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PENDING = domain.PENDING, "Pending"
+        SUBMITTED = domain.SUBMITTED, "Submitted"
+        CANCELLED = domain.CANCELLED, "Cancelled"
+
+    reference = models.CharField(max_length=domain.MAX_TEXT_LENGTH, unique=True)
+    customer_name = models.CharField(max_length=domain.MAX_TEXT_LENGTH, blank=True)
+    shipping_address = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=[domain.PENDING, domain.SUBMITTED, domain.CANCELLED]),
+                name="order_status_known",
+            ),
+            models.CheckConstraint(
+                condition=~Q(reference__regex=r"^\s*$"), name="order_reference_not_blank"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(
+        Product, on_delete=models.PROTECT, related_name="order_lines", db_column="sku"
+    )
+    quantity = models.IntegerField()
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+
+    class Meta:
+        ordering = ["order", "product"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "product"], name="one_line_per_sku_per_order"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(unit_price__gte=0), name="line_unit_price_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.quantity} x {self.product_id}"
+
+
+class Allocation(models.Model):
+    """An order line held by exactly one batch."""
+
+    line = models.OneToOneField(OrderLine, on_delete=models.CASCADE, related_name="allocation")
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="allocations")
+    allocated_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.line} -> {self.batch}"
+
+
+class Event(models.Model):
+    """The audit trail: every accepted command's domain events, in order."""
+
+    name = models.CharField(max_length=64, db_index=True)
+    payload = models.JSONField()
+    transaction_id = models.BigIntegerField(
+        db_index=True, help_text="pg_current_xact_id() of the command that recorded it."
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.payload}"
+
