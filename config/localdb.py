@@ -8,6 +8,7 @@ stopped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from pathlib import Path
@@ -59,10 +60,9 @@ def _ensure_database(host: Path) -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME])
             if cursor.fetchone() is None:
-                try:
+                # Another process may create it a moment before us.
+                with contextlib.suppress(errors.DuplicateDatabase):
                     cursor.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
-                except errors.DuplicateDatabase:
-                    pass  # another process created it a moment ago
     finally:
         connection.close()
 

@@ -159,9 +159,7 @@ class HeldLine:
     quantity: int
 
 
-def lines_to_release(
-    purchased_quantity: int, held_lines: Sequence[HeldLine]
-) -> list[HeldLine]:
+def lines_to_release(purchased_quantity: int, held_lines: Sequence[HeldLine]) -> list[HeldLine]:
     """Lines to take off a batch whose quantity became ``purchased_quantity`` (rule 6).
 
     The most recent allocations go first, until the rest fits.

@@ -31,7 +31,7 @@ class Event:
         Event.registry[cls.__name__] = cls
 
     @property
-    def name(self) -> str:
+    def kind(self) -> str:
         return type(self).__name__
 
     def as_payload(self) -> dict[str, Any]:

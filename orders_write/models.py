@@ -24,9 +24,7 @@ class Product(models.Model):
     class Meta:
         ordering = ["sku"]
         constraints = [
-            models.CheckConstraint(
-                condition=~Q(sku__regex=r"^\s*$"), name="product_sku_not_blank"
-            ),
+            models.CheckConstraint(condition=~Q(sku__regex=r"^\s*$"), name="product_sku_not_blank"),
             models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative"),
         ]
 
@@ -139,4 +137,3 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.payload}"
-

@@ -74,7 +74,7 @@ def _record(recorded: Sequence[events.Event], *, reference: str | None = None) -
         cursor.execute("SELECT pg_current_xact_id()::text::bigint")
         (transaction_id,) = cursor.fetchone()
     Event.objects.bulk_create(
-        Event(name=event.name, payload=event.as_payload(), transaction_id=transaction_id)
+        Event(name=event.kind, payload=event.as_payload(), transaction_id=transaction_id)
         for event in recorded
     )
     result = CommandResult(tuple(recorded), transaction_id, reference)
@@ -139,9 +139,7 @@ def _allocate_lines(product: Product, lines: Sequence[OrderLine]) -> list[events
         _batch_stock(product.sku), [domain.HeldLine(line, line.quantity) for line in lines]
     )
     chosen_refs = {batch.reference for _, batch in decisions if batch is not None}
-    batch_ids = dict(
-        Batch.objects.filter(reference__in=chosen_refs).values_list("reference", "id")
-    )
+    batch_ids = dict(Batch.objects.filter(reference__in=chosen_refs).values_list("reference", "id"))
     new_allocations = []
     recorded: list[events.Event] = []
     for held, batch in decisions:
@@ -257,7 +255,9 @@ def change_batch_quantity(command: commands.ChangeBatchQuantity) -> CommandResul
         recorded += _release(allocations)
         _bump_version(product)
         # Freed lines go back through the policy, the oldest allocation first.
-        recorded += _allocate_lines(product, [allocation.line for allocation in reversed(allocations)])
+        recorded += _allocate_lines(
+            product, [allocation.line for allocation in reversed(allocations)]
+        )
     return _record(recorded)
 
 

@@ -1,0 +1,117 @@
+"""Real threads, each with its own database connection, racing on the same stock."""
+
+import logging
+import threading
+from collections.abc import Callable
+
+import pytest
+from django.db import connection
+
+from orders_write import commands, services
+from orders_write.models import Allocation, Batch, Event, Product
+from tests.write.conftest import TOMORROW, add_batch, allocated_quantity, place
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run_at_once(tasks: list[Callable[[], object]]) -> list[BaseException]:
+    """Run every task in its own thread, released together; return what they raised."""
+    barrier = threading.Barrier(len(tasks))
+    errors: list[BaseException] = []
+
+    def run(task):
+        try:
+            barrier.wait(timeout=30)
+            task()
+        except BaseException as error:  # collected for the test to assert on
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(task,)) for task in tasks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    return errors
+
+
+def test_sixty_clients_never_oversell_thirty_units():
+    add_batch("warehouse", "LAMP", 10)
+    add_batch("ship-1", "LAMP", 10, TOMORROW)
+    add_batch("ship-2", "LAMP", 10, TOMORROW)
+
+    def allocate_one(orderid):
+        return lambda: services.allocate(commands.Allocate(orderid=orderid, sku="LAMP", qty=1))
+
+    errors = run_at_once([allocate_one(f"order-{number}") for number in range(60)])
+
+    assert errors == []
+    assert Allocation.objects.count() == 30
+    for batch in Batch.objects.all():
+        assert allocated_quantity(batch.reference) == batch.purchased_quantity == 10
+    allocation_events = Event.objects.filter(name="Allocated").count()
+    assert allocation_events == 30
+    assert Event.objects.filter(name="OutOfStock").count() == 30
+    assert Product.objects.get(sku="LAMP").version == allocation_events
+
+
+def test_orders_spanning_the_same_skus_never_deadlock(caplog):
+    add_batch("lamps", "LAMP", 10_000)
+    add_batch("chairs", "CHAIR", 10_000)
+    caplog.set_level(logging.WARNING, logger="orders_write.services")
+
+    for round_number in range(25):
+        first, second = f"a-{round_number}", f"b-{round_number}"
+        place(first, ("LAMP", 1), ("CHAIR", 1))
+        place(second, ("CHAIR", 1), ("LAMP", 1))
+        errors = run_at_once(
+            [
+                lambda reference=first: services.submit_order(commands.SubmitOrder(reference)),
+                lambda reference=second: services.submit_order(commands.SubmitOrder(reference)),
+            ]
+        )
+        assert errors == []
+
+    assert Allocation.objects.count() == 100
+    # Not even a retried deadlock: the locks are always taken in the same order.
+    assert "retrying" not in caplog.text
+
+
+def test_concurrent_cancels_and_batch_changes_keep_batches_within_quantity():
+    add_batch("warehouse", "LAMP", 20)
+    add_batch("ship", "LAMP", 20, TOMORROW)
+    for number in range(20):
+        services.allocate(commands.Allocate(orderid=f"o{number}", sku="LAMP", qty=2))
+
+    tasks = [
+        lambda number=number: services.cancel_order(commands.CancelOrder(f"o{number}"))
+        for number in range(0, 20, 2)
+    ] + [
+        lambda qty=qty: services.change_batch_quantity(
+            commands.ChangeBatchQuantity(ref="warehouse", qty=qty)
+        )
+        for qty in (3, 15, 7, 11)
+    ]
+    errors = run_at_once(tasks)
+
+    assert errors == []
+    for batch in Batch.objects.all():
+        assert allocated_quantity(batch.reference) <= batch.purchased_quantity
+
+
+def test_same_new_order_allocated_from_many_threads_is_created_once():
+    add_batch("lamps", "LAMP", 100)
+    add_batch("chairs", "CHAIR", 100)
+    add_batch("desks", "DESK", 100)
+
+    tasks = [
+        lambda sku=sku: services.allocate(commands.Allocate(orderid="shared", sku=sku, qty=1))
+        for sku in ("LAMP", "CHAIR", "DESK") * 3
+    ]
+    errors = run_at_once(tasks)
+
+    assert errors == []
+    assert Event.objects.filter(name="OrderPlaced").count() == 1
+    assert Allocation.objects.filter(line__order__reference="shared").count() == 3
