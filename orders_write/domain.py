@@ -7,6 +7,7 @@ functions what to do, and persist the answer.
 from __future__ import annotations
 
 import datetime
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -66,7 +67,7 @@ def check_key(value: str, *, what: str, field: str) -> None:
         raise InvalidInput(f"{what} must not be blank", field=field)
     if len(value) > MAX_TEXT_LENGTH:
         raise InvalidInput(f"{what} must be at most {MAX_TEXT_LENGTH} characters", field=field)
-    if any(ord(character) < 32 or ord(character) == 127 for character in value):
+    if any(unicodedata.category(character) == "Cc" for character in value):
         raise InvalidInput(f"{what} must not contain control characters", field=field)
 
 

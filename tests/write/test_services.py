@@ -1,5 +1,6 @@
 """Every command through its service, on real PostgreSQL: what it writes, what it refuses."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 
 def refused(error_type, message):
-    return pytest.raises(error_type, match=f"^{message}$")
+    return pytest.raises(error_type, match=f"^{re.escape(message)}$")
 
 
 # --- CreateProduct -----------------------------------------------------------------
