@@ -106,6 +106,10 @@ READ_MODEL_REFRESH = env.str("READ_MODEL_REFRESH", default="sync")
 if READ_MODEL_REFRESH not in {"sync", "async"}:
     raise ImproperlyConfigured("READ_MODEL_REFRESH must be 'sync' or 'async'.")
 READ_MODEL_MAX_WAIT = env.float("READ_MODEL_MAX_WAIT", default=2.0)
+# A refresh that waits on a lock or runs longer than this fails (and is retried later).
+READ_MODEL_REFRESH_TIMEOUT = env.float("READ_MODEL_REFRESH_TIMEOUT", default=10.0)
+# How often `refresh_views --watch` checks every view against the event log anyway.
+READ_MODEL_WATCH_INTERVAL = env.float("READ_MODEL_WATCH_INTERVAL", default=30.0)
 
 LOGGING = {
     "version": 1,

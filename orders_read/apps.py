@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class OrdersReadConfig(AppConfig):
     name = "orders_read"
     verbose_name = "Orders (read side)"
+
+    def ready(self) -> None:
+        from orders_read import handlers
+        from orders_write.events import events_committed
+
+        events_committed.connect(
+            handlers.on_events_committed, dispatch_uid="orders_read.refresh_after_write"
+        )

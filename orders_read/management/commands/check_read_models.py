@@ -1,0 +1,39 @@
+"""``check_read_models``: compare every view with the same query on the write tables."""
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from orders_read import consistency, refresh
+
+
+class Command(BaseCommand):
+    help = (
+        "Compare each read model with its query run on the write tables now; "
+        "print the differences and exit non-zero when there is any."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("views", nargs="*", help="views to check (default: all)")
+
+    def handle(self, *args, views: list[str], **options) -> None:
+        known = sorted({unit.view for unit in refresh.UNITS.values()})
+        for view in views:
+            if view not in known:
+                raise CommandError(f"Unknown read model {view!r}. Known: {', '.join(known)}.")
+        failed = 0
+        for result in consistency.check_all(views or None):
+            if result.ok:
+                self.stdout.write(f"{result.view}: ok")
+                continue
+            failed += 1
+            self.stdout.write(
+                self.style.ERROR(f"{result.view}: {result.total_differences} differences")
+            )
+            self.stdout.write("  columns: " + ", ".join(result.columns))
+            for label, rows in (("missing", result.missing), ("unexpected", result.unexpected)):
+                for row in rows:
+                    self.stdout.write(f"  {label}: {row!r}")
+        if failed:
+            raise CommandError(
+                f"{failed} read model(s) differ from the write tables; "
+                "`manage.py refresh_views` repairs them."
+            )

@@ -1,0 +1,51 @@
+"""``refresh_views [VIEW ...] [--full] [--watch]``: refresh read models now, or keep them fresh."""
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from orders_read import refresh, watcher
+
+
+class Command(BaseCommand):
+    help = (
+        "Refresh the named read models (default: all). --full rebuilds them without "
+        "CONCURRENTLY; --watch keeps refreshing in the background (READ_MODEL_REFRESH=async)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("views", nargs="*", help="read models to refresh (default: all)")
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="rebuild from scratch (REFRESH without CONCURRENTLY: readers wait meanwhile)",
+        )
+        parser.add_argument(
+            "--watch",
+            action="store_true",
+            help="stay running: refresh on every write's notification and on a safety interval",
+        )
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=None,
+            help="seconds between safety checks with --watch (default READ_MODEL_WATCH_INTERVAL)",
+        )
+
+    def handle(self, *args, views: list[str], full: bool, watch: bool, interval, **options):
+        try:
+            units = refresh.check_units(refresh.units_of_views(views) if views else refresh.UNITS)
+            if views:
+                missing = set(views) - {refresh.UNITS[unit].view for unit in units}
+                if missing:
+                    raise refresh.UnknownReadModel(sorted(missing)[0])
+        except refresh.UnknownReadModel as error:
+            raise CommandError(error.message) from None
+        if interval is not None and interval <= 0:
+            raise CommandError("--interval must be positive")
+        if watch:
+            watcher.watch(units, interval=interval, log=self.stdout.write)
+            return
+        outcomes = refresh.refresh(units, full=full)
+        for outcome in outcomes:
+            self.stdout.write(self.style.ERROR(str(outcome)) if outcome.error else str(outcome))
+        if any(outcome.error for outcome in outcomes):
+            raise CommandError("some read models could not be refreshed")

@@ -1,0 +1,154 @@
+"""Read models: unmanaged, read-only models over the materialized views, and refresh state.
+
+The views themselves are created by this app's migrations (RunSQL); Django never
+creates, alters or writes them.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class ReadModel(models.Model):
+    """A row of a materialized view: never saved or deleted from Python."""
+
+    class Meta:
+        abstract = True
+        managed = False
+
+    def save(self, *args, **kwargs):
+        raise TypeError(f"{type(self).__name__} is a read model; change data through commands.")
+
+    def delete(self, *args, **kwargs):
+        raise TypeError(f"{type(self).__name__} is a read model; change data through commands.")
+
+
+class AllocationRow(ReadModel):
+    line_id = models.BigIntegerField(primary_key=True)
+    order_id = models.BigIntegerField()
+    orderid = models.CharField("order", max_length=255)
+    sku = models.CharField("SKU", max_length=255)
+    qty = models.IntegerField("quantity")
+    batchref = models.CharField("batch", max_length=255)
+
+    class Meta(ReadModel.Meta):
+        db_table = "allocations_view"
+        ordering = ["orderid", "sku"]
+        verbose_name = "allocation"
+
+    def __str__(self) -> str:
+        return f"{self.orderid} {self.sku} -> {self.batchref}"
+
+
+class OrderSummary(ReadModel):
+    id = models.BigIntegerField(primary_key=True)
+    reference = models.CharField(max_length=255)
+    customer_name = models.CharField(max_length=255)
+    shipping_address = models.TextField()
+    status = models.CharField(max_length=16)
+    line_count = models.IntegerField()
+    total_quantity = models.BigIntegerField()
+    total_amount = models.DecimalField(max_digits=14, decimal_places=2)
+    allocated_line_count = models.IntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta(ReadModel.Meta):
+        db_table = "order_summary"
+        ordering = ["-created_at", "-id"]
+        verbose_name = "order summary"
+        verbose_name_plural = "order summaries"
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class OrderLineRow(ReadModel):
+    line_id = models.BigIntegerField(primary_key=True)
+    order_id = models.BigIntegerField()
+    orderid = models.CharField("order", max_length=255)
+    sku = models.CharField("SKU", max_length=255)
+    product_name = models.CharField(max_length=255)
+    qty = models.IntegerField("quantity")
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    batchref = models.CharField("batch", max_length=255, null=True)  # noqa: DJ001 (NULL: unallocated)
+    batch_eta = models.DateField("batch ETA", null=True)
+
+    class Meta(ReadModel.Meta):
+        db_table = "order_lines_view"
+        ordering = ["orderid", "sku"]
+        verbose_name = "order line"
+
+    def __str__(self) -> str:
+        return f"{self.orderid}: {self.qty} x {self.sku}"
+
+
+class ProductAvailability(ReadModel):
+    sku = models.CharField("SKU", max_length=255, primary_key=True)
+    name = models.CharField(max_length=255)
+    price = models.DecimalField(max_digits=12, decimal_places=2)
+    purchased = models.BigIntegerField()
+    allocated = models.BigIntegerField()
+    available = models.BigIntegerField()
+    available_now = models.BigIntegerField(help_text="Available in the warehouse (no ETA).")
+    next_eta = models.DateField(
+        "next ETA", null=True, help_text="Earliest ETA of a shipment with stock still available."
+    )
+    batch_count = models.IntegerField()
+
+    class Meta(ReadModel.Meta):
+        db_table = "product_availability"
+        ordering = ["sku"]
+        verbose_name = "product availability"
+        verbose_name_plural = "product availability"
+
+    def __str__(self) -> str:
+        return self.sku
+
+
+class BatchAvailability(ReadModel):
+    batch_id = models.BigIntegerField(primary_key=True)
+    batchref = models.CharField("batch", max_length=255)
+    sku = models.CharField("SKU", max_length=255)
+    eta = models.DateField("ETA", null=True)
+    purchased = models.IntegerField()
+    allocated = models.BigIntegerField()
+    available = models.BigIntegerField()
+
+    class Meta(ReadModel.Meta):
+        db_table = "batch_availability"
+        ordering = ["sku", "batchref"]
+        verbose_name = "batch availability"
+        verbose_name_plural = "batch availability"
+
+    def __str__(self) -> str:
+        return self.batchref
+
+
+class RefreshState(models.Model):
+    """How fresh one refresh unit (today: one materialized view) is, shared by all processes."""
+
+    unit = models.CharField(max_length=128, primary_key=True)
+    dirty = models.BooleanField(
+        default=False, help_text="A write has asked for a refresh that has not started yet."
+    )
+    requested_at = models.DateTimeField(null=True, blank=True)
+    refresh_count = models.PositiveBigIntegerField(default=0)
+    last_refreshed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the snapshot of the last refresh was taken."
+    )
+    last_duration_ms = models.FloatField(null=True, blank=True)
+    row_count = models.BigIntegerField(null=True, blank=True)
+    snapshot = models.TextField(
+        blank=True, help_text="pg_current_snapshot() the last refresh ran under."
+    )
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "read_model_state"
+        ordering = ["unit"]
+        verbose_name = "read model state"
+
+    def __str__(self) -> str:
+        return self.unit

@@ -1,0 +1,417 @@
+"""Refreshing the read models: coalescing, state, and consistency tokens.
+
+The machinery works on *refresh units*: a name for a piece of the read side that is
+refreshed as one. Today each materialized view is one unit; a partition of a view can
+become a unit without changing anything here but ``UNITS``.
+
+Coalescing, across every process of the deployment, with PostgreSQL alone:
+
+* A write marks its units ``dirty`` in ``read_model_state`` (and NOTIFYs
+  ``read_model_dirty``).
+* A refresher takes the unit's advisory lock (only one refresh of a unit runs at a
+  time), clears ``dirty``, refreshes, and loops while ``dirty`` was set again
+  meanwhile: requests that arrive during a refresh collapse into one follow-up. A
+  process that cannot take the lock simply leaves: the holder will do its follow-up.
+
+Freshness: each refresh runs in a REPEATABLE READ transaction and records the
+snapshot (``pg_current_snapshot()``) it ran under. A consistency token names the
+writing transaction (``pg_current_xact_id()``); a unit includes that write exactly
+when ``pg_visible_in_snapshot(token, snapshot)``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import re
+import select
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+
+logger = logging.getLogger(__name__)
+
+DIRTY_CHANNEL = "read_model_dirty"
+REFRESHED_CHANNEL = "read_model_refreshed"
+# First key of the two-key advisory locks this module takes (the second: the unit).
+_LOCK_NAMESPACE = 0x5154  # "QT"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A piece of the read side refreshed as one: today, one materialized view."""
+
+    name: str
+    view: str
+    # Events (by name) whose writes this unit shows; used to find units behind the log.
+    events: frozenset[str]
+
+
+_ORDER_EVENTS = {"OrderPlaced", "OrderSubmitted", "OrderCancelled"}
+_ALLOCATION_EVENTS = {"Allocated", "Deallocated"}
+_BATCH_EVENTS = {"BatchCreated", "BatchQuantityChanged"}
+
+UNITS: dict[str, Unit] = {
+    unit.name: unit
+    for unit in (
+        Unit("allocations_view", "allocations_view", frozenset(_ALLOCATION_EVENTS)),
+        Unit(
+            "order_summary",
+            "order_summary",
+            frozenset(_ORDER_EVENTS | _ALLOCATION_EVENTS | {"OutOfStock"}),
+        ),
+        Unit(
+            "order_lines_view",
+            "order_lines_view",
+            frozenset(_ORDER_EVENTS | _ALLOCATION_EVENTS | {"OutOfStock"}),
+        ),
+        Unit(
+            "batch_availability",
+            "batch_availability",
+            frozenset(_BATCH_EVENTS | _ALLOCATION_EVENTS),
+        ),
+        Unit(
+            "product_availability",
+            "product_availability",
+            frozenset(_BATCH_EVENTS | _ALLOCATION_EVENTS | {"ProductCreated"}),
+        ),
+    )
+}
+
+
+def units_for_events(event_names: Iterable[str]) -> list[str]:
+    """The units that show the writes of events with these names."""
+    names = set(event_names)
+    return [unit.name for unit in UNITS.values() if unit.events & names]
+
+
+def units_of_views(views: Iterable[str]) -> list[str]:
+    """Every unit that makes up the given views."""
+    wanted = set(views)
+    return [unit.name for unit in UNITS.values() if unit.view in wanted]
+
+
+class UnknownReadModel(ValueError):
+    def __init__(self, name: str) -> None:
+        self.message = f"Unknown read model {name!r}. Known: {', '.join(sorted(UNITS))}."
+        super().__init__(self.message)
+
+
+def check_units(names: Iterable[str]) -> list[str]:
+    names = list(names)
+    for name in names:
+        if name not in UNITS:
+            raise UnknownReadModel(name)
+    return names
+
+
+# --- consistency tokens ------------------------------------------------------------
+
+_TOKEN = re.compile(r"^qm1-([0-9]{1,19})$")
+
+
+class InvalidToken(ValueError):
+    """A consistency token this deployment did not issue."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+def token_for(transaction_id: int) -> str:
+    """The consistency token a command answers with, for its writing transaction."""
+    return f"qm1-{transaction_id}"
+
+
+def parse_token(token: str) -> int:
+    match = _TOKEN.match(token.strip())
+    if match is None:
+        raise InvalidToken(
+            "Malformed consistency token: use the X-Consistency-Token value a command returned."
+        )
+    transaction_id = int(match.group(1))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT %s::text::xid8 < pg_snapshot_xmax(pg_current_snapshot())",
+            [str(transaction_id)],
+        )
+        (issued,) = cursor.fetchone()
+    if not issued:
+        raise InvalidToken("Unknown consistency token: no such write has happened.")
+    return transaction_id
+
+
+# --- state -------------------------------------------------------------------------
+
+
+def _ensure_state_rows(cursor, units: Sequence[str]) -> None:
+    cursor.execute(
+        "INSERT INTO read_model_state (unit, dirty, refresh_count, snapshot, last_error)"
+        " SELECT unnest(%s::text[]), false, 0, '', '' ON CONFLICT (unit) DO NOTHING",
+        [list(units)],
+    )
+
+
+def mark_dirty(units: Sequence[str]) -> None:
+    """Record that ``units`` need a refresh, and tell any watcher (NOTIFY)."""
+    if not units:
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        _ensure_state_rows(cursor, units)
+        cursor.execute(
+            "UPDATE read_model_state SET dirty = true, requested_at = now() WHERE unit = ANY(%s)",
+            [list(units)],
+        )
+        cursor.execute("SELECT pg_notify(%s, %s)", [DIRTY_CHANNEL, ",".join(units)])
+
+
+def _take_dirty(unit: str) -> bool:
+    """Clear the unit's dirty flag; True when it was set (a refresh is owed)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE read_model_state SET dirty = false WHERE unit = %s AND dirty RETURNING 1",
+            [unit],
+        )
+        return cursor.fetchone() is not None
+
+
+def _is_dirty(unit: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT dirty FROM read_model_state WHERE unit = %s", [unit])
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def _try_lock(unit: str, *, wait: bool) -> bool:
+    """Take the unit's advisory lock (session level); with ``wait``, queue for it."""
+    with connection.cursor() as cursor:
+        if wait:
+            cursor.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", [_LOCK_NAMESPACE, unit])
+            return True
+        cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [_LOCK_NAMESPACE, unit])
+        (locked,) = cursor.fetchone()
+    return locked
+
+
+def _unlock(unit: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [_LOCK_NAMESPACE, unit])
+
+
+# --- refreshing --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    unit: str
+    refreshed: bool
+    duration_ms: float | None = None
+    row_count: int | None = None
+    error: str | None = None
+
+    def __str__(self) -> str:
+        if self.error:
+            return f"{self.unit}: refresh failed: {self.error}"
+        return f"{self.unit}: {self.row_count} rows in {self.duration_ms:.0f} ms"
+
+
+def _refresh_once(unit: str, *, full: bool = False) -> RefreshOutcome:
+    """One refresh of ``unit`` under a REPEATABLE READ snapshot; records state, never raises."""
+    view = connection.ops.quote_name(UNITS[unit].view)
+    timeout_ms = int(settings.READ_MODEL_REFRESH_TIMEOUT * 1000)
+    started = time.monotonic()
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
+            cursor.execute(f"SET LOCAL lock_timeout = {timeout_ms}")
+            # The first query fixes the snapshot that the REFRESH below will see.
+            cursor.execute("SELECT pg_current_snapshot()::text, statement_timestamp()")
+            snapshot, taken_at = cursor.fetchone()
+            concurrently = "" if full else "CONCURRENTLY "
+            cursor.execute(f"REFRESH MATERIALIZED VIEW {concurrently}{view}")
+            cursor.execute(f"SELECT count(*) FROM {view}")
+            (row_count,) = cursor.fetchone()
+    except DatabaseError as error:
+        duration_ms = (time.monotonic() - started) * 1000
+        message = str(error).strip() or type(error).__name__
+        logger.error("refreshing %s failed after %.0f ms: %s", unit, duration_ms, message)
+        _record_failure(unit, message)
+        return RefreshOutcome(unit, False, duration_ms, error=message)
+    duration_ms = (time.monotonic() - started) * 1000
+    _record_success(unit, snapshot, taken_at, duration_ms, row_count)
+    return RefreshOutcome(unit, True, duration_ms, row_count)
+
+
+def _record_success(
+    unit: str, snapshot: str, taken_at: datetime.datetime, duration_ms: float, row_count: int
+) -> None:
+    # Its own transaction, after the refresh's: the refresh must not hold this row.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE read_model_state SET snapshot = %s, last_refreshed_at = %s,"
+            " last_duration_ms = %s, row_count = %s, refresh_count = refresh_count + 1,"
+            " last_error = '' WHERE unit = %s",
+            [snapshot, taken_at, duration_ms, row_count, unit],
+        )
+        cursor.execute("SELECT pg_notify(%s, %s)", [REFRESHED_CHANNEL, unit])
+
+
+def _record_failure(unit: str, message: str) -> None:
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Still owed: the next refresh, by whoever comes, repairs the view.
+            cursor.execute(
+                "UPDATE read_model_state SET dirty = true, last_error = %s, last_error_at = now()"
+                " WHERE unit = %s",
+                [message, unit],
+            )
+    except DatabaseError:
+        logger.exception("could not record the failed refresh of %s", unit)
+
+
+def refresh_unit(unit: str, *, wait: bool = False, full: bool = False) -> list[RefreshOutcome]:
+    """Refresh ``unit`` while it is dirty, unless another process is already on it.
+
+    With ``wait``, queue behind a running refresh instead of leaving it the follow-up.
+    """
+    if connection.in_atomic_block:
+        raise RuntimeError("a refresh runs in transactions of its own, not inside one")
+    outcomes: list[RefreshOutcome] = []
+    while _try_lock(unit, wait=wait):
+        try:
+            while _take_dirty(unit):
+                outcome = _refresh_once(unit, full=full)
+                outcomes.append(outcome)
+                if outcome.error:
+                    return outcomes  # left dirty; not retried in a tight loop
+        finally:
+            _unlock(unit)
+        # A request that came between our last check and the unlock found the lock
+        # taken and left it to us: look once more.
+        if not _is_dirty(unit):
+            break
+        wait = False
+    return outcomes
+
+
+def refresh(units: Iterable[str], *, wait: bool = True, full: bool = False) -> list[RefreshOutcome]:
+    """Refresh the units now (an operator's or a test's request)."""
+    units = check_units(units)
+    mark_dirty(units)
+    outcomes = []
+    for unit in units:
+        outcomes += refresh_unit(unit, wait=wait, full=full)
+    return outcomes
+
+
+def request_refresh(units: Sequence[str]) -> None:
+    """After a write: mark the units dirty; in sync mode also refresh them here and now.
+
+    Never raises: a failed refresh must not fail the command that wrote.
+    """
+    if not units:
+        return
+    try:
+        mark_dirty(units)
+        if settings.READ_MODEL_REFRESH == "sync":
+            for unit in units:
+                refresh_unit(unit)
+    except DatabaseError:
+        logger.exception("refresh of %s after a write failed", ", ".join(units))
+
+
+def units_behind(units: Iterable[str] | None = None) -> list[str]:
+    """Units that are dirty, never refreshed, or miss a write in the event log.
+
+    The event log is the truth: a unit is behind when an event that touches it was
+    written by a transaction its last snapshot does not see.
+    """
+    behind = []
+    with connection.cursor() as cursor:
+        for name in units or UNITS:
+            unit = UNITS[name]
+            cursor.execute(
+                """
+                SELECT state.dirty OR state.snapshot = '' OR EXISTS (
+                    SELECT 1 FROM orders_write_event event
+                    WHERE event.transaction_id >=
+                          pg_snapshot_xmin(state.snapshot::pg_snapshot)::text::bigint
+                      AND event.name = ANY(%s)
+                      AND NOT pg_visible_in_snapshot(
+                          event.transaction_id::text::xid8, state.snapshot::pg_snapshot))
+                FROM read_model_state state WHERE state.unit = %s
+                """,
+                [sorted(unit.events), name],
+            )
+            row = cursor.fetchone()
+            if row is None or row[0]:
+                behind.append(name)
+    return behind
+
+
+# --- waiting for a write -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How fresh an answer is: when its oldest unit's snapshot was taken, and whether
+    it is known to miss the write the client asked for."""
+
+    refreshed_at: datetime.datetime | None
+    stale: bool = False
+
+
+def _coverage(units: Sequence[str], transaction_id: int | None) -> tuple:
+    """(oldest snapshot time, whether every unit was refreshed and shows the write)."""
+    shows_write = (
+        "pg_visible_in_snapshot(%s::text::xid8, snapshot::pg_snapshot)"
+        if transaction_id is not None
+        else "%s IS NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT min(last_refreshed_at),"
+            f" count(*) = %s AND coalesce(bool_and(snapshot <> '' AND {shows_write}), false)"
+            " FROM read_model_state WHERE unit = ANY(%s)",
+            [len(units), transaction_id and str(transaction_id), list(units)],
+        )
+        return cursor.fetchone()
+
+
+def wait_for(
+    units: Sequence[str], transaction_id: int | None, *, max_wait: float | None = None
+) -> Freshness:
+    """Wait until every unit includes the write ``transaction_id`` (if any), at most
+    ``max_wait`` seconds (READ_MODEL_MAX_WAIT by default); then say how fresh they are.
+
+    Waits on LISTEN/NOTIFY, not by polling.
+    """
+    units = list(units)
+    refreshed_at, covered = _coverage(units, transaction_id)
+    if transaction_id is None or covered:
+        return Freshness(refreshed_at)
+    max_wait = settings.READ_MODEL_MAX_WAIT if max_wait is None else max_wait
+    deadline = time.monotonic() + max_wait
+    with connection.cursor() as cursor:
+        cursor.execute(f"LISTEN {REFRESHED_CHANNEL}")
+    try:
+        raw = connection.connection
+        while True:
+            # Checked again after LISTEN, so a refresh that ended in between is not missed.
+            refreshed_at, covered = _coverage(units, transaction_id)
+            remaining = deadline - time.monotonic()
+            if covered or remaining <= 0:
+                return Freshness(refreshed_at, stale=not covered)
+            # A notification wakes us; the short cap is a safety net for one that is lost
+            # (a LISTEN inside an open transaction only starts at its commit).
+            select.select([raw], [], [], min(remaining, 0.5))
+            raw.poll()
+            raw.notifies.clear()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"UNLISTEN {REFRESHED_CHANNEL}")
+        connection.connection.notifies.clear()
