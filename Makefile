@@ -30,12 +30,12 @@ migrate: install
 
 demo: migrate
 	$(PY) manage.py seed_demo --orders $(DEMO_ORDERS) --demo-user
+	$(PY) manage.py refresh_views
 
 run: demo
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "Quartermaster on http://$(HOST):$(PORT)/ ($(WEB_CONCURRENCY) gunicorn workers)"
-	$(VENV)/bin/gunicorn config.wsgi --workers $(WEB_CONCURRENCY) --bind $(HOST):$(PORT) \
-		--access-logfile - --forwarded-allow-ips 127.0.0.1
+	exec $(VENV)/bin/gunicorn config.wsgi --config config/gunicorn.py
 
 dev: demo
 	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)

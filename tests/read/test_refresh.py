@@ -1,0 +1,372 @@
+"""The refresh machinery on real PostgreSQL: once per transaction, coalescing, failures,
+and consistency tokens that are exact."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection, transaction
+
+from orders_read import consistency, queries, refresh
+from orders_read.models import RefreshState
+from orders_write import commands, domain, services
+from tests.write.conftest import add_batch, place
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def refresh_counts() -> dict[str, int]:
+    return dict(RefreshState.objects.values_list("unit", "refresh_count"))
+
+
+def wait_until(condition, *, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def other_connection():
+    """A second, raw connection to the test database (autocommit off)."""
+    return connection.get_new_connection(connection.get_connection_params())
+
+
+def hold_view_lock(view: str):
+    """Another session that holds the view's ACCESS EXCLUSIVE lock until rolled back
+    (materialized views cannot be LOCKed; a plain REFRESH in an open transaction can)."""
+    blocker = other_connection()
+    with blocker.cursor() as cursor:
+        cursor.execute(f"REFRESH MATERIALIZED VIEW {view}")
+    return blocker
+
+
+# --- once per view per transaction ---------------------------------------------------
+
+
+def test_a_command_refreshes_each_view_it_touches_once():
+    add_batch("lamps", "LAMP", 10)
+    before = refresh_counts()
+
+    services.allocate(commands.Allocate(orderid="o1", sku="LAMP", qty=2))
+
+    after = refresh_counts()
+    changed = {unit: after[unit] - before.get(unit, 0) for unit in after}
+    assert changed == {
+        "allocations_view": 1,
+        "order_summary": 1,
+        "order_lines_view": 1,
+        "batch_availability": 1,
+        "product_availability": 1,
+    }
+
+
+def test_a_command_refreshes_only_the_views_its_events_touch():
+    before = refresh_counts()
+
+    services.create_product(commands.CreateProduct(sku="LAMP", name="Lamp"))
+
+    after = refresh_counts()
+    assert {unit for unit in after if after[unit] != before.get(unit, 0)} == {
+        "product_availability"
+    }
+
+
+def test_several_commands_in_one_transaction_refresh_each_view_once():
+    add_batch("lamps", "LAMP", 10)
+    before = refresh_counts()
+
+    with transaction.atomic():
+        for orderid in ("o1", "o2", "o3"):
+            services.allocate(commands.Allocate(orderid=orderid, sku="LAMP", qty=1))
+
+    after = refresh_counts()
+    assert {unit: after[unit] - before[unit] for unit in before} == dict.fromkeys(before, 1)
+    assert len(queries.allocations_for("o3")) == 1
+
+
+def test_a_rolled_back_command_refreshes_nothing():
+    add_batch("lamps", "LAMP", 10)
+    before = refresh_counts()
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.allocate(commands.Allocate(orderid="o1", sku="LAMP", qty=2))
+        raise RuntimeError("changed my mind")
+
+    assert refresh_counts() == before
+    assert refresh.units_behind() == []
+
+
+def test_a_refused_command_refreshes_nothing():
+    add_batch("lamps", "LAMP", 10)
+    before = refresh_counts()
+
+    with pytest.raises(domain.InvalidSku):
+        services.allocate(commands.Allocate(orderid="o1", sku="NOPE", qty=2))
+
+    assert refresh_counts() == before
+
+
+# --- coalescing --------------------------------------------------------------------
+
+
+class RefreshProbe:
+    """Wraps the single-refresh step to count refreshes and how many overlap."""
+
+    def __init__(self, monkeypatch, *, hold: threading.Event | None = None):
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most_at_once = 0
+        self.count = 0
+        self.started = threading.Event()
+        original = refresh._refresh_once
+
+        def probed(unit, **kwargs):
+            with self.lock:
+                self.running += 1
+                self.count += 1
+                self.most_at_once = max(self.most_at_once, self.running)
+            self.started.set()
+            try:
+                if hold is not None:
+                    assert hold.wait(timeout=30)
+                return original(unit, **kwargs)
+            finally:
+                with self.lock:
+                    self.running -= 1
+
+        monkeypatch.setattr(refresh, "_refresh_once", probed)
+
+
+def run_threads(target, count):
+    def run():
+        try:
+            target()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def test_requests_during_a_refresh_collapse_into_one_follow_up(monkeypatch):
+    hold = threading.Event()
+    probe = RefreshProbe(monkeypatch, hold=hold)
+    [first] = run_threads(lambda: refresh.request_refresh(["order_summary"]), 1)
+    assert probe.started.wait(timeout=10)
+
+    # Twenty more writers ask while the first refresh is still running: none waits.
+    latecomers = run_threads(lambda: refresh.request_refresh(["order_summary"]), 20)
+    for thread in latecomers:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in latecomers)
+    assert probe.count == 1
+
+    hold.set()
+    first.join(timeout=30)
+
+    assert probe.count == 2  # the first refresh and exactly one follow-up
+    assert probe.most_at_once == 1
+    assert refresh.units_behind(["order_summary"]) == []
+
+
+def test_many_simultaneous_requests_never_refresh_one_view_twice_at_once(monkeypatch):
+    probe = RefreshProbe(monkeypatch)
+    barrier = threading.Barrier(30)
+
+    def request():
+        barrier.wait(timeout=30)
+        refresh.request_refresh(["allocations_view"])
+
+    for thread in run_threads(request, 30):
+        thread.join(timeout=60)
+
+    assert probe.most_at_once == 1
+    assert 1 <= probe.count < 30
+    assert refresh.units_behind(["allocations_view"]) == []
+
+
+def test_another_process_holding_the_refresh_lock_gets_the_follow_up():
+    holder = other_connection()
+    holder.autocommit = True
+    with holder.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_lock(%s, hashtext(%s))", [refresh._LOCK_NAMESPACE, "order_summary"]
+        )
+    try:
+        before = refresh_counts().get("order_summary", 0)
+        refresh.request_refresh(["order_summary"])
+        # It left the refresh to the lock's holder, and said so in the state.
+        assert refresh_counts()["order_summary"] == before
+        assert refresh.units_behind(["order_summary"]) == ["order_summary"]
+    finally:
+        holder.close()
+    # Whoever takes the lock next finds the request waiting for it.
+    assert [outcome.refreshed for outcome in refresh.refresh_unit("order_summary", wait=True)] == [
+        True
+    ]
+    assert refresh.units_behind(["order_summary"]) == []
+
+
+# --- failures ----------------------------------------------------------------------
+
+
+def test_a_failed_refresh_keeps_the_command_and_the_next_refresh_repairs(settings):
+    settings.READ_MODEL_REFRESH_TIMEOUT = 0.2
+    add_batch("lamps", "LAMP", 10)
+    blocker = hold_view_lock("allocations_view")
+    try:
+        result = services.allocate(commands.Allocate(orderid="o1", sku="LAMP", qty=2))
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+    # The command stands; the failure is recorded and the view still owes the write.
+    assert result.events[-1] == services.events.Allocated("o1", "LAMP", 2, "lamps")
+    state = RefreshState.objects.get(unit="allocations_view")
+    assert "timeout" in state.last_error
+    assert state.last_error_at is not None
+    assert state.dirty
+    assert not consistency.check_view("allocations_view").ok
+    # Views it did not block were refreshed as usual.
+    assert RefreshState.objects.get(unit="order_summary").last_error == ""
+
+    refresh.refresh_unit("allocations_view")
+
+    state.refresh_from_db()
+    assert (state.last_error, state.dirty) == ("", False)
+    assert consistency.check_view("allocations_view").ok
+    assert queries.allocations_for("o1") == [{"sku": "LAMP", "batchref": "lamps"}]
+
+
+# --- consistency tokens ------------------------------------------------------------
+
+
+def test_a_token_read_after_a_sync_write_sees_it_at_once():
+    add_batch("lamps", "LAMP", 10)
+    result = services.allocate(commands.Allocate(orderid="o1", sku="LAMP", qty=2))
+
+    freshness = queries.freshness("allocations_for", refresh.token_for(result.transaction_id))
+
+    assert freshness.stale is False
+    assert freshness.refreshed_at is not None
+    assert queries.allocations_for("o1") == [{"sku": "LAMP", "batchref": "lamps"}]
+
+
+def test_without_a_refresh_a_token_read_answers_stale_after_the_maximum_wait(settings):
+    settings.READ_MODEL_REFRESH = "async"  # and no watcher runs
+    settings.READ_MODEL_MAX_WAIT = 0.3
+    add_batch("lamps", "LAMP", 10)
+    result = services.allocate(commands.Allocate(orderid="o1", sku="LAMP", qty=2))
+
+    started = time.monotonic()
+    freshness = queries.freshness("allocations_for", refresh.token_for(result.transaction_id))
+
+    assert freshness.stale is True
+    assert time.monotonic() - started >= 0.3
+    assert queries.allocations_for("o1") == []
+
+
+def test_a_token_read_waits_for_a_refresh_that_comes_later(settings):
+    settings.READ_MODEL_REFRESH = "async"
+    settings.READ_MODEL_MAX_WAIT = 20
+    add_batch("lamps", "LAMP", 10)
+    result = services.allocate(commands.Allocate(orderid="o1", sku="LAMP", qty=2))
+    outcome = {}
+
+    def read():
+        try:
+            token = refresh.token_for(result.transaction_id)
+            outcome["freshness"] = queries.freshness("allocations_for", token)
+            outcome["rows"] = queries.allocations_for("o1")
+        finally:
+            connection.close()
+
+    [reader] = run_threads(read, 1)
+    wait_until(lambda: reader.is_alive() and _reader_waiting(), what="the reader to wait")
+    refresh.refresh(["allocations_view"])
+    reader.join(timeout=30)
+
+    assert outcome["freshness"].stale is False
+    assert outcome["rows"] == [{"sku": "LAMP", "batchref": "lamps"}]
+
+
+def _reader_waiting() -> bool:
+    """Another session sits idle after checking the refresh state: waiting for a refresh."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+            " AND state = 'idle' AND query LIKE '%%FROM read_model_state WHERE unit%%'"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+def test_a_write_committed_after_the_refresh_snapshot_is_not_reported_as_included(settings):
+    settings.READ_MODEL_REFRESH = "async"
+    settings.READ_MODEL_MAX_WAIT = 0.2
+    add_batch("lamps", "LAMP", 10)
+    blocker = hold_view_lock("allocations_view")
+    outcomes = []
+    [refresher] = run_threads(lambda: outcomes.append(refresh._refresh_once("allocations_view")), 1)
+    wait_until(_refresh_is_waiting_for_a_lock, what="the refresh to take its snapshot and wait")
+
+    # Committed after the refresh's snapshot, and before the refresh ends.
+    result = services.allocate(commands.Allocate(orderid="o1", sku="LAMP", qty=2))
+    blocker.rollback()
+    blocker.close()
+    refresher.join(timeout=30)
+
+    assert outcomes[0].refreshed
+    token = refresh.token_for(result.transaction_id)
+    assert queries.freshness("allocations_for", token).stale is True
+    assert queries.allocations_for("o1") == []
+
+    refresh.refresh(["allocations_view"])
+    assert queries.freshness("allocations_for", token).stale is False
+    assert queries.allocations_for("o1") == [{"sku": "LAMP", "batchref": "lamps"}]
+
+
+def _refresh_is_waiting_for_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE query LIKE 'REFRESH MATERIALIZED VIEW%%' AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        ("garbage", "Malformed consistency token"),
+        ("qm1-", "Malformed consistency token"),
+        ("qm1-12x", "Malformed consistency token"),
+        ("qm1-" + "9" * 30, "Malformed consistency token"),
+        ("qm1-999999999999", "Unknown consistency token"),
+    ],
+)
+def test_a_token_not_issued_here_is_refused_with_a_clear_message(token, message):
+    with pytest.raises(refresh.InvalidToken, match=message):
+        queries.freshness("orders", token)
+
+
+def test_units_behind_follow_the_event_log(settings):
+    settings.READ_MODEL_REFRESH = "async"
+    refresh.refresh(refresh.UNITS)
+    assert refresh.units_behind() == []
+
+    place("o1")  # an order without lines touches the order views only
+
+    assert set(refresh.units_behind()) == {"order_summary", "order_lines_view"}
+
+
+def test_a_unit_missing_a_write_is_behind_even_without_its_dirty_mark(settings):
+    settings.READ_MODEL_REFRESH = "async"
+    refresh.refresh(refresh.UNITS)
+    add_batch("lamps", "LAMP", 10)
+    # As if the process died between the commit and marking the views dirty.
+    RefreshState.objects.update(dirty=False)
+
+    assert set(refresh.units_behind()) == {"batch_availability", "product_availability"}
