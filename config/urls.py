@@ -1,11 +1,36 @@
-"""The project's URLs: the admin, login and logout; each app adds its own."""
+"""The project's URLs: the API, the admin, login and logout, and the staff pages."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config.api import TokenView, api_not_found, by_method
+from orders_read import api as read_api
+from orders_write import api as write_api
+
+api = [
+    path("auth/token/", TokenView.as_view(), name="api-token"),
+    path("products", by_method(get=read_api.ProductListApi, post=write_api.ProductCreateApi)),
+    path("products/<path:sku>", read_api.ProductDetailApi.as_view(), name="api-product"),
+    path("batches", write_api.BatchCreateApi.as_view()),
+    path("batches/<path:ref>/quantity", write_api.BatchQuantityApi.as_view()),
+    path("orders", by_method(get=read_api.OrderListApi, post=write_api.OrderPlaceApi)),
+    path("orders/<path:reference>/submit", write_api.OrderSubmitApi.as_view()),
+    path("orders/<path:reference>/cancel", write_api.OrderCancelApi.as_view()),
+    path("orders/<path:reference>", read_api.OrderDetailApi.as_view(), name="api-order"),
+    path("allocate", write_api.AllocateApi.as_view()),
+    path("deallocate", write_api.DeallocateApi.as_view()),
+    path("allocations/<path:orderid>", read_api.AllocationsApi.as_view(), name="api-allocations"),
+    path("read-models/", read_api.ReadModelsApi.as_view(), name="api-read-models"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^.*$", api_not_found),
+]
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False), name="home"),
+    path("api/", include(api)),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]

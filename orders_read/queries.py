@@ -6,11 +6,12 @@ consistency token knows which refresh units to wait for (``freshness``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, QuerySet
 
 from orders_read import refresh
+from orders_read.filters import OrderFilter, ProductFilter
 from orders_read.models import (
     AllocationRow,
     BatchAvailability,
@@ -20,18 +21,24 @@ from orders_read.models import (
     RefreshState,
 )
 
-# Columns a list of orders may be sorted by (with "-" for descending).
-ORDER_ORDERINGS = (
-    "created_at",
-    "reference",
-    "customer_name",
-    "status",
-    "line_count",
-    "total_quantity",
-    "total_amount",
-)
-# A unique column last, so that pages of a sorted list never overlap.
-_TIEBREAK = {"created_at": "id", "reference": None}
+
+class InvalidFilters(ValueError):
+    """Filter values a list cannot apply; ``errors`` says which, per field."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        super().__init__(
+            "; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())
+        )
+
+
+def _filtered(
+    filterset_class, filters: Mapping[str, object] | None, queryset: QuerySet
+) -> QuerySet:
+    filterset = filterset_class(filters or {}, queryset=queryset)
+    if not filterset.is_valid():
+        raise InvalidFilters({field: list(errors) for field, errors in filterset.errors.items()})
+    return filterset.qs
 
 
 def allocations_for(orderid: str) -> list[dict[str, str]]:
@@ -41,37 +48,10 @@ def allocations_for(orderid: str) -> list[dict[str, str]]:
     )
 
 
-def orders(
-    *,
-    status: str | None = None,
-    customer: str | None = None,
-    search: str | None = None,
-    ordering: str = "-created_at",
-) -> QuerySet[OrderSummary]:
-    """Order summaries, filtered, in a stable order fit for pagination."""
-    queryset = OrderSummary.objects.all()
-    if status:
-        queryset = queryset.filter(status=status)
-    if customer:
-        queryset = queryset.filter(customer_name__icontains=customer)
-    if search:
-        queryset = queryset.filter(
-            Q(reference__icontains=search) | Q(customer_name__icontains=search)
-        )
-    return queryset.order_by(*order_ordering(ordering))
-
-
-def order_ordering(ordering: str) -> list[str]:
-    """The ORDER BY for an allowed ordering, with a unique tiebreak; unknown: newest first."""
-    column = ordering.removeprefix("-")
-    if column not in ORDER_ORDERINGS:
-        ordering, column = "-created_at", "created_at"
-    descending = ordering.startswith("-")
-    tiebreak = _TIEBREAK.get(column, "id")
-    fields = [ordering]
-    if tiebreak:
-        fields.append(f"-{tiebreak}" if descending else tiebreak)
-    return fields
+def orders(*, filters: Mapping[str, object] | None = None) -> QuerySet[OrderSummary]:
+    """Order summaries filtered by ``OrderFilter`` (status, customer, search, ordering),
+    newest first by default, in a stable order fit for pagination."""
+    return _filtered(OrderFilter, filters, OrderSummary.objects.all())
 
 
 def order(reference: str) -> OrderSummary | None:
@@ -82,13 +62,9 @@ def order_lines(reference: str) -> list[OrderLineRow]:
     return list(OrderLineRow.objects.filter(orderid=reference).order_by("sku"))
 
 
-def products(*, in_stock: bool | None = None) -> QuerySet[ProductAvailability]:
-    queryset = ProductAvailability.objects.order_by("sku")
-    if in_stock is True:
-        queryset = queryset.filter(available__gt=0)
-    elif in_stock is False:
-        queryset = queryset.filter(available__lte=0)
-    return queryset
+def products(*, filters: Mapping[str, object] | None = None) -> QuerySet[ProductAvailability]:
+    """Availability per product by SKU, filtered by ``ProductFilter`` (in_stock)."""
+    return _filtered(ProductFilter, filters, ProductAvailability.objects.order_by("sku"))
 
 
 def product(sku: str) -> ProductAvailability | None:
@@ -97,7 +73,7 @@ def product(sku: str) -> ProductAvailability | None:
 
 def batches(*, sku: str | None = None) -> QuerySet[BatchAvailability]:
     """Batches with their stock, warehouse stock first, then by ETA, as allocation prefers."""
-    queryset = BatchAvailability.objects.order_by("sku", "eta", "batchref")
+    queryset = BatchAvailability.objects.order_by("sku", F("eta").asc(nulls_first=True), "batchref")
     if sku is not None:
         queryset = queryset.filter(sku=sku)
     return queryset

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import re
 import select
 import time
 from collections.abc import Iterable, Sequence
@@ -31,6 +30,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+
+from orders_write.events import transaction_id_from_token
 
 logger = logging.getLogger(__name__)
 
@@ -110,8 +111,6 @@ def check_units(names: Iterable[str]) -> list[str]:
 
 # --- consistency tokens ------------------------------------------------------------
 
-_TOKEN = re.compile(r"^qm1-([0-9]{1,19})$")
-
 
 class InvalidToken(ValueError):
     """A consistency token this deployment did not issue."""
@@ -121,18 +120,14 @@ class InvalidToken(ValueError):
         super().__init__(message)
 
 
-def token_for(transaction_id: int) -> str:
-    """The consistency token a command answers with, for its writing transaction."""
-    return f"qm1-{transaction_id}"
-
-
 def parse_token(token: str) -> int:
-    match = _TOKEN.match(token.strip())
-    if match is None:
+    """The writing transaction of a token that this database issued."""
+    try:
+        transaction_id = transaction_id_from_token(token)
+    except ValueError:
         raise InvalidToken(
             "Malformed consistency token: use the X-Consistency-Token value a command returned."
-        )
-    transaction_id = int(match.group(1))
+        ) from None
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT %s::text::xid8 < pg_snapshot_xmax(pg_current_snapshot())",

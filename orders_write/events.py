@@ -21,6 +21,22 @@ event_committed = Signal()
 # kwargs: events (a tuple), transaction_id
 events_committed = Signal()
 
+_TOKEN_PREFIX = "qm1-"
+
+
+def consistency_token(transaction_id: int) -> str:
+    """The token a command answers with: it names the transaction that wrote."""
+    return f"{_TOKEN_PREFIX}{transaction_id}"
+
+
+def transaction_id_from_token(token: str) -> int:
+    """The writing transaction a consistency token names; ValueError when malformed."""
+    token = token.strip()
+    digits = token.removeprefix(_TOKEN_PREFIX)
+    if digits == token or not digits.isascii() or not digits.isdigit() or len(digits) > 19:
+        raise ValueError(f"malformed consistency token {token!r}")
+    return int(digits)
+
 
 @dataclass(frozen=True)
 class Event:

@@ -43,6 +43,11 @@ class CommandResult:
     transaction_id: int
     reference: str | None = None
 
+    @property
+    def consistency_token(self) -> str:
+        """Give it to a query (X-Consistency-Token) to read this write."""
+        return events.consistency_token(self.transaction_id)
+
 
 C = TypeVar("C", bound=commands.Command)
 

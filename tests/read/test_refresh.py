@@ -248,7 +248,7 @@ def test_a_token_read_after_a_sync_write_sees_it_at_once():
     add_batch("lamps", "LAMP", 10)
     result = services.allocate(commands.Allocate(orderid="o1", sku="LAMP", qty=2))
 
-    freshness = queries.freshness("allocations_for", refresh.token_for(result.transaction_id))
+    freshness = queries.freshness("allocations_for", result.consistency_token)
 
     assert freshness.stale is False
     assert freshness.refreshed_at is not None
@@ -262,7 +262,7 @@ def test_without_a_refresh_a_token_read_answers_stale_after_the_maximum_wait(set
     result = services.allocate(commands.Allocate(orderid="o1", sku="LAMP", qty=2))
 
     started = time.monotonic()
-    freshness = queries.freshness("allocations_for", refresh.token_for(result.transaction_id))
+    freshness = queries.freshness("allocations_for", result.consistency_token)
 
     assert freshness.stale is True
     assert time.monotonic() - started >= 0.3
@@ -278,7 +278,7 @@ def test_a_token_read_waits_for_a_refresh_that_comes_later(settings):
 
     def read():
         try:
-            token = refresh.token_for(result.transaction_id)
+            token = result.consistency_token
             outcome["freshness"] = queries.freshness("allocations_for", token)
             outcome["rows"] = queries.allocations_for("o1")
         finally:
@@ -319,7 +319,7 @@ def test_a_write_committed_after_the_refresh_snapshot_is_not_reported_as_include
     refresher.join(timeout=30)
 
     assert outcomes[0].refreshed
-    token = refresh.token_for(result.transaction_id)
+    token = result.consistency_token
     assert queries.freshness("allocations_for", token).stale is True
     assert queries.allocations_for("o1") == []
 

@@ -1,0 +1,183 @@
+"""What both sides' APIs share: errors as JSON, permissions, pagination, tokens for
+integrations, and one URL serving a query (GET) and a command (POST)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, JsonResponse
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from orders_write import domain
+
+logger = logging.getLogger(__name__)
+
+_DOMAIN_STATUS = (
+    (domain.NotFound, status.HTTP_404_NOT_FOUND),
+    (domain.Conflict, status.HTTP_409_CONFLICT),
+    (domain.DomainError, status.HTTP_400_BAD_REQUEST),
+)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every 4xx answer: a human-readable message, and per-field errors for bad input."""
+
+    message = serializers.CharField()
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
+
+
+def _first_message(detail: object, path: str = "") -> str:
+    """The first error in DRF's nested detail, as 'field: message'."""
+    if isinstance(detail, Mapping):
+        for key, value in detail.items():
+            prefix = path if key == "non_field_errors" else f"{path}{'.' if path else ''}{key}"
+            return _first_message(value, prefix)
+    if isinstance(detail, list) and detail:
+        for index, value in enumerate(detail):
+            if value:
+                nested = isinstance(value, (Mapping, list))
+                return _first_message(value, f"{path}.{index}" if nested else path)
+    return f"{path}: {detail}" if path else str(detail)
+
+
+def _flatten(detail: object, path: str = "") -> dict[str, list[str]]:
+    """DRF's nested errors as {"lines.0.qty": ["..."]}."""
+    if isinstance(detail, Mapping):
+        flat: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            name = path if key == "non_field_errors" else f"{path}{'.' if path else ''}{key}"
+            flat.update(_flatten(value, name or "non_field_errors"))
+        return flat
+    if isinstance(detail, list):
+        if all(not isinstance(item, (Mapping, list)) for item in detail):
+            return {path or "non_field_errors": [str(item) for item in detail]}
+        flat = {}
+        for index, item in enumerate(detail):
+            flat.update(_flatten(item, f"{path}.{index}"))
+        return flat
+    return {path or "non_field_errors": [str(detail)]}
+
+
+def error_response(message: str, status_code: int, errors: dict | None = None) -> Response:
+    body: dict[str, object] = {"message": message}
+    if errors:
+        body["errors"] = errors
+    return Response(body, status=status_code)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    """Map every refusal to SPEC.md's shape: {"message", "errors"?} and its status."""
+    if isinstance(exc, domain.DomainError):
+        code = next(code for kind, code in _DOMAIN_STATUS if isinstance(exc, kind))
+        return error_response(exc.message, code, {exc.field: [exc.message]} if exc.field else None)
+    if isinstance(exc, RequestDataTooBig):
+        return error_response("Request body too large.", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, SuspiciousOperation):
+        return error_response("Bad request.", status.HTTP_400_BAD_REQUEST)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = {"message": _first_message(exc.detail), "errors": _flatten(exc.detail)}
+    elif isinstance(exc, (Http404, PermissionDenied, exceptions.APIException)):
+        detail = getattr(exc, "detail", None) or str(exc) or "Not found."
+        response.data = {"message": str(detail)}
+    return response
+
+
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    """Unknown paths under /api/ answer JSON too."""
+    return JsonResponse({"message": f"No API endpoint at {request.path}."}, status=404)
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, so that a misspelt field is not silently ignored."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class FailedLoginThrottle(SimpleRateThrottle):
+    """Counts failed logins per client address; only failures use up the allowance."""
+
+    scope = "failed_login"
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+    def allow_request(self, request, view) -> bool:
+        self.key = self.get_cache_key(request, view)
+        self.history = self.cache.get(self.key, [])
+        self.now = self.timer()
+        while self.history and self.history[-1] <= self.now - self.duration:
+            self.history.pop()
+        return len(self.history) < self.num_requests
+
+    def record_failure(self) -> None:
+        self.history.insert(0, self.now)
+        self.cache.set(self.key, self.history, self.duration)
+
+
+class TokenView(APIView):
+    """POST username and password, get the API token for ``Authorization: Token <key>``."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [FailedLoginThrottle]
+
+    @extend_schema(
+        operation_id="auth_token",
+        request=AuthTokenSerializer,
+        responses={
+            200: inline_serializer("TokenOutput", {"token": serializers.CharField()}),
+            400: ErrorSerializer,
+            429: ErrorSerializer,
+        },
+        auth=[],
+    )
+    def post(self, request):
+        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        if not serializer.is_valid():
+            for throttle in self.get_throttles():
+                throttle.record_failure()
+            raise exceptions.ValidationError(serializer.errors)
+        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        return Response({"token": token.key})
+
+
+def by_method(**views: type[APIView]):
+    """One URL, a view per HTTP method: ``by_method(get=Query, post=Command)``."""
+
+    def dispatch(self, request, *args, **kwargs):
+        handler = self.handlers.get(request.method.lower())
+        if handler is None:
+            return super(Dispatcher, self).dispatch(request, *args, **kwargs)
+        return handler(request, *args, **kwargs)
+
+    attributes = {
+        "views": views,
+        "handlers": {method: view.as_view() for method, view in views.items()},
+        "dispatch": dispatch,
+        "permission_classes": [AllowAny],  # each method's own view checks
+        **{method: None for method in views},
+    }
+    Dispatcher = type(
+        "By" + "".join(view.__name__ for view in views.values()), (APIView,), attributes
+    )
+    return Dispatcher.as_view()

@@ -1,0 +1,237 @@
+"""The query API: each endpoint reads one selector of ``queries`` and says how fresh it is.
+
+Every answer carries ``X-Read-Model-Refreshed-At``; a request carrying a command's
+``X-Consistency-Token`` waits until the views it reads show that write, and answers
+``X-Read-Model-Stale: true`` if they still do not after READ_MODEL_MAX_WAIT seconds.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import ErrorSerializer
+from orders_read import queries, refresh
+from orders_read.filters import OrderFilter, ProductFilter
+from orders_read.models import OrderSummary, ProductAvailability
+
+FRESHNESS_PARAMETERS = [
+    OpenApiParameter(
+        "X-Consistency-Token",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        description="A command's token: answer only once the read models show that write.",
+    ),
+    OpenApiParameter(
+        "X-Read-Model-Refreshed-At",
+        OpenApiTypes.DATETIME,
+        OpenApiParameter.HEADER,
+        response=True,
+        description="When the oldest read model behind this answer was refreshed (ISO 8601).",
+    ),
+    OpenApiParameter(
+        "X-Read-Model-Stale",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=True,
+        description="'true' when the write named by X-Consistency-Token is not shown yet.",
+    ),
+]
+
+
+def _errors(*codes: int) -> dict[int, OpenApiResponse]:
+    descriptions = {
+        400: "Invalid filter or consistency token.",
+        401: "Not authenticated.",
+        403: "Not permitted (needs the viewers' permissions).",
+        404: "Not found.",
+    }
+    return {
+        code: OpenApiResponse(ErrorSerializer, description=descriptions[code]) for code in codes
+    }
+
+
+class QueryView(APIView):
+    """Waits for the request's consistency token, then adds the freshness headers."""
+
+    selector: str
+    required_permissions: tuple[str, ...] = ()
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        try:
+            self.freshness = queries.freshness(
+                self.selector, request.headers.get("X-Consistency-Token")
+            )
+        except refresh.InvalidToken as error:
+            raise exceptions.ValidationError({"X-Consistency-Token": [error.message]}) from None
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        freshness = getattr(self, "freshness", None)
+        if freshness is not None:
+            if freshness.refreshed_at is not None:
+                response["X-Read-Model-Refreshed-At"] = freshness.refreshed_at.isoformat()
+            if freshness.stale:
+                response["X-Read-Model-Stale"] = "true"
+        return response
+
+
+class AllocationsApi(QueryView):
+    selector = "allocations_for"
+    required_permissions = ("orders_read.view_allocationrow",)
+
+    class OutputSerializer(serializers.Serializer):
+        sku = serializers.CharField()
+        batchref = serializers.CharField()
+
+    @extend_schema(
+        operation_id="order_allocations",
+        responses={200: OutputSerializer(many=True), **_errors(400, 401, 403, 404)},
+        parameters=FRESHNESS_PARAMETERS,
+    )
+    def get(self, request, orderid: str):
+        rows = queries.allocations_for(orderid)
+        if not rows:
+            raise exceptions.NotFound(f"Order {orderid} has no allocation.")
+        return Response(self.OutputSerializer(rows, many=True).data)
+
+
+class OrderSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OrderSummary
+        fields = [
+            "reference",
+            "customer_name",
+            "shipping_address",
+            "status",
+            "line_count",
+            "total_quantity",
+            "total_amount",
+            "allocated_line_count",
+            "created_at",
+        ]
+
+
+class OrderListApi(QueryView, generics.ListAPIView):
+    selector = "orders"
+    required_permissions = ("orders_read.view_ordersummary",)
+    queryset = OrderSummary.objects.all()
+    serializer_class = OrderSummarySerializer
+    filterset_class = OrderFilter
+
+    @extend_schema(
+        operation_id="list_orders",
+        responses={200: OrderSummarySerializer(many=True), **_errors(400, 401, 403, 404)},
+        parameters=FRESHNESS_PARAMETERS,
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class OrderLineSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    product_name = serializers.CharField()
+    qty = serializers.IntegerField()
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    batchref = serializers.CharField(allow_null=True, help_text="null: not allocated.")
+
+
+class OrderDetailSerializer(OrderSummarySerializer):
+    lines = OrderLineSerializer(many=True)
+
+    class Meta(OrderSummarySerializer.Meta):
+        fields = [*OrderSummarySerializer.Meta.fields, "lines"]
+
+
+class OrderDetailApi(QueryView):
+    selector = "order"
+    required_permissions = ("orders_read.view_ordersummary", "orders_read.view_orderlinerow")
+
+    @extend_schema(
+        operation_id="get_order",
+        responses={200: OrderDetailSerializer, **_errors(400, 401, 403, 404)},
+        parameters=FRESHNESS_PARAMETERS,
+    )
+    def get(self, request, reference: str):
+        summary = queries.order(reference)
+        if summary is None:
+            raise exceptions.NotFound(f"Unknown order {reference}.")
+        summary.lines = queries.order_lines(reference)
+        return Response(OrderDetailSerializer(summary).data)
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ProductAvailability
+        fields = [
+            "sku",
+            "name",
+            "price",
+            "purchased",
+            "allocated",
+            "available",
+            "available_now",
+            "next_eta",
+            "batch_count",
+        ]
+
+
+class ProductListApi(QueryView, generics.ListAPIView):
+    selector = "products"
+    required_permissions = ("orders_read.view_productavailability",)
+    queryset = ProductAvailability.objects.order_by("sku")
+    serializer_class = ProductSerializer
+    filterset_class = ProductFilter
+
+    @extend_schema(
+        operation_id="list_products",
+        responses={200: ProductSerializer(many=True), **_errors(400, 401, 403, 404)},
+        parameters=FRESHNESS_PARAMETERS,
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class ProductDetailApi(QueryView):
+    selector = "product"
+    required_permissions = ("orders_read.view_productavailability",)
+
+    @extend_schema(
+        operation_id="get_product",
+        responses={200: ProductSerializer, **_errors(400, 401, 403, 404)},
+        parameters=FRESHNESS_PARAMETERS,
+    )
+    def get(self, request, sku: str):
+        product = queries.product(sku)
+        if product is None:
+            raise exceptions.NotFound(f"Unknown product {sku}.")
+        return Response(ProductSerializer(product).data)
+
+
+class ReadModelStateSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    view = serializers.CharField()
+    last_refreshed_at = serializers.DateTimeField(allow_null=True)
+    last_duration_ms = serializers.FloatField(allow_null=True)
+    row_count = serializers.IntegerField(allow_null=True)
+    refresh_count = serializers.IntegerField()
+    snapshot = serializers.CharField(allow_blank=True)
+    last_error = serializers.CharField(allow_blank=True)
+    last_error_at = serializers.DateTimeField(allow_null=True)
+    behind = serializers.BooleanField(help_text="Dirty, or missing a write of the event log.")
+
+
+class ReadModelsApi(APIView):
+    required_permissions = ("orders_read.view_refreshstate",)
+
+    @extend_schema(
+        operation_id="read_models",
+        responses={200: ReadModelStateSerializer(many=True), **_errors(401, 403)},
+    )
+    def get(self, request):
+        return Response(ReadModelStateSerializer(queries.read_model_states(), many=True).data)

@@ -1,0 +1,67 @@
+"""Filters for the lists of orders and products, shared by the API and the pages."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Q, QuerySet
+
+from orders_read.models import OrderSummary, ProductAvailability
+
+STATUSES = [("pending", "Pending"), ("submitted", "Submitted"), ("cancelled", "Cancelled")]
+
+ORDER_ORDERINGS = {
+    "created_at": "Created",
+    "reference": "Reference",
+    "customer_name": "Customer",
+    "status": "Status",
+    "line_count": "Lines",
+    "total_quantity": "Quantity",
+    "total_amount": "Amount",
+}
+
+
+class OrderFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=STATUSES, help_text="Only orders in this status.")
+    customer = django_filters.CharFilter(
+        field_name="customer_name",
+        lookup_expr="icontains",
+        max_length=255,
+        help_text="Customer name contains this (any case).",
+    )
+    search = django_filters.CharFilter(
+        method="filter_search",
+        max_length=255,
+        help_text="Reference or customer name contains this (any case).",
+    )
+    ordering = django_filters.OrderingFilter(
+        fields={column: column for column in ORDER_ORDERINGS},
+        field_labels=ORDER_ORDERINGS,
+        help_text="Sort by a column; '-' before it for descending. Default: -created_at.",
+    )
+
+    class Meta:
+        model = OrderSummary
+        fields = ["status", "customer", "search", "ordering"]
+
+    def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(Q(reference__icontains=value) | Q(customer_name__icontains=value))
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        queryset = super().filter_queryset(queryset)
+        # Newest first by default, and a unique column last so pages never overlap.
+        ordering = [*(queryset.query.order_by or ["-created_at"])]
+        tiebreak = "-id" if ordering[0].startswith("-") else "id"
+        return queryset.order_by(*ordering, tiebreak)
+
+
+class ProductFilter(django_filters.FilterSet):
+    in_stock = django_filters.BooleanFilter(
+        method="filter_in_stock", help_text="true: some stock available; false: none."
+    )
+
+    class Meta:
+        model = ProductAvailability
+        fields = ["in_stock"]
+
+    def filter_in_stock(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
+        return queryset.filter(available__gt=0) if value else queryset.filter(available__lte=0)

@@ -1,0 +1,263 @@
+"""The command API: each endpoint validates its input's shape, calls one service, and
+answers with the consistency token of the write (header ``X-Consistency-Token``).
+
+The rules themselves (positive quantities, known SKUs, ...) are the services'; a
+refused command comes back through config.api.exception_handler.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import ErrorSerializer, StrictSerializer
+from orders_write import commands, services
+
+MAX_LINES = 500
+
+TOKEN_HEADER = OpenApiParameter(
+    "X-Consistency-Token",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=True,
+    description="Send it with a query to read this write.",
+)
+LOCATION_HEADER = OpenApiParameter(
+    "Location",
+    OpenApiTypes.URI,
+    OpenApiParameter.HEADER,
+    response=[201, 202],
+    description="Where to read the result.",
+)
+
+
+def _text(**kwargs) -> serializers.CharField:
+    # Blank and over-long values reach the services, which refuse them with the rule.
+    return serializers.CharField(allow_blank=True, trim_whitespace=False, **kwargs)
+
+
+class EventSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    data = serializers.DictField()
+
+
+class AcceptedSerializer(serializers.Serializer):
+    events = EventSerializer(many=True, help_text="What the command did, in order.")
+
+
+def command_response(
+    result: services.CommandResult,
+    status_code: int,
+    *,
+    location: str | None = None,
+    body: dict | None = None,
+) -> Response:
+    if body is None:
+        body = {
+            "events": [{"name": event.kind, "data": event.as_payload()} for event in result.events]
+        }
+    response = Response(body, status=status_code)
+    response["X-Consistency-Token"] = result.consistency_token
+    if location:
+        response["Location"] = location
+    return response
+
+
+def _errors(*codes: int) -> dict[int, OpenApiResponse]:
+    descriptions = {
+        400: "Invalid input, or a rule of the domain broken (the rule's message).",
+        401: "Not authenticated.",
+        403: "Not permitted (needs the clerks' permissions).",
+        404: "Unknown order or batch.",
+        409: "Duplicate reference.",
+    }
+    return {
+        code: OpenApiResponse(ErrorSerializer, description=descriptions[code]) for code in codes
+    }
+
+
+class CommandView(APIView):
+    required_permissions: tuple[str, ...] = ()
+
+
+class ProductCreateApi(CommandView):
+    required_permissions = ("orders_write.add_product",)
+
+    class InputSerializer(StrictSerializer):
+        sku = _text()
+        name = _text()
+        price = serializers.DecimalField(max_digits=None, decimal_places=None, required=False)
+
+    @extend_schema(
+        operation_id="create_product",
+        request=InputSerializer,
+        responses={201: AcceptedSerializer, **_errors(400, 401, 403, 409)},
+        parameters=[TOKEN_HEADER, LOCATION_HEADER],
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = services.create_product(commands.CreateProduct(**serializer.validated_data))
+        sku = serializer.validated_data["sku"]
+        return command_response(result, 201, location=f"/api/products/{quote(sku, safe='')}")
+
+
+class BatchCreateApi(CommandView):
+    required_permissions = ("orders_write.add_batch",)
+
+    class InputSerializer(StrictSerializer):
+        ref = _text()
+        sku = _text()
+        qty = serializers.IntegerField()
+        eta = serializers.DateField(allow_null=True, required=False, default=None)
+
+    @extend_schema(
+        operation_id="create_batch",
+        request=InputSerializer,
+        responses={201: AcceptedSerializer, **_errors(400, 401, 403, 409)},
+        parameters=[TOKEN_HEADER, LOCATION_HEADER],
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = services.create_batch(commands.CreateBatch(**serializer.validated_data))
+        sku = serializer.validated_data["sku"]
+        return command_response(result, 201, location=f"/api/products/{quote(sku, safe='')}")
+
+
+class BatchQuantityApi(CommandView):
+    required_permissions = ("orders_write.change_batch",)
+
+    class InputSerializer(StrictSerializer):
+        qty = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="change_batch_quantity",
+        request=InputSerializer,
+        responses={202: AcceptedSerializer, **_errors(400, 401, 403, 404)},
+        parameters=[TOKEN_HEADER],
+    )
+    def post(self, request, ref: str):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        command = commands.ChangeBatchQuantity(ref=ref, qty=serializer.validated_data["qty"])
+        return command_response(services.change_batch_quantity(command), 202)
+
+
+class OrderLineSerializer(StrictSerializer):
+    sku = _text()
+    qty = serializers.IntegerField()
+
+
+class OrderPlaceApi(CommandView):
+    required_permissions = ("orders_write.add_order",)
+
+    class InputSerializer(StrictSerializer):
+        reference = _text(required=False, allow_null=True, default=None)
+        customer = _text()
+        shipping_address = _text()
+        lines = OrderLineSerializer(many=True, max_length=MAX_LINES)
+
+    class OutputSerializer(serializers.Serializer):
+        reference = serializers.CharField()
+
+    @extend_schema(
+        operation_id="place_order",
+        request=InputSerializer,
+        responses={201: OutputSerializer, **_errors(400, 401, 403, 409)},
+        parameters=[TOKEN_HEADER, LOCATION_HEADER],
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        command = commands.PlaceOrder(
+            customer=data["customer"],
+            shipping_address=data["shipping_address"],
+            lines=tuple(commands.OrderLineInput(**line) for line in data["lines"]),
+            reference=data["reference"] or None,
+        )
+        result = services.place_order(command)
+        return command_response(
+            result,
+            201,
+            location=f"/api/orders/{quote(result.reference, safe='')}",
+            body={"reference": result.reference},
+        )
+
+
+class OrderSubmitApi(CommandView):
+    required_permissions = ("orders_write.change_order",)
+
+    @extend_schema(
+        operation_id="submit_order",
+        request=None,
+        responses={202: AcceptedSerializer, **_errors(400, 401, 403, 404)},
+        parameters=[TOKEN_HEADER],
+    )
+    def post(self, request, reference: str):
+        result = services.submit_order(commands.SubmitOrder(reference=reference))
+        return command_response(result, 202)
+
+
+class OrderCancelApi(CommandView):
+    required_permissions = ("orders_write.change_order",)
+
+    @extend_schema(
+        operation_id="cancel_order",
+        request=None,
+        responses={202: AcceptedSerializer, **_errors(400, 401, 403, 404)},
+        parameters=[TOKEN_HEADER],
+    )
+    def post(self, request, reference: str):
+        result = services.cancel_order(commands.CancelOrder(reference=reference))
+        return command_response(result, 202)
+
+
+class AllocateApi(CommandView):
+    required_permissions = ("orders_write.add_allocation",)
+
+    class InputSerializer(StrictSerializer):
+        orderid = _text()
+        sku = _text()
+        qty = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="allocate",
+        request=InputSerializer,
+        responses={202: AcceptedSerializer, **_errors(400, 401, 403, 404, 409)},
+        parameters=[TOKEN_HEADER, LOCATION_HEADER],
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = services.allocate(commands.Allocate(**serializer.validated_data))
+        orderid = serializer.validated_data["orderid"]
+        return command_response(
+            result, status.HTTP_202_ACCEPTED, location=f"/api/allocations/{quote(orderid, safe='')}"
+        )
+
+
+class DeallocateApi(CommandView):
+    required_permissions = ("orders_write.delete_allocation",)
+
+    class InputSerializer(StrictSerializer):
+        orderid = _text()
+        sku = _text()
+
+    @extend_schema(
+        operation_id="deallocate",
+        request=InputSerializer,
+        responses={202: AcceptedSerializer, **_errors(400, 401, 403, 404)},
+        parameters=[TOKEN_HEADER],
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = services.deallocate(commands.Deallocate(**serializer.validated_data))
+        return command_response(result, status.HTTP_202_ACCEPTED)
