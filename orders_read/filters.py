@@ -55,13 +55,18 @@ class OrderFilter(django_filters.FilterSet):
 
 
 class ProductFilter(django_filters.FilterSet):
-    in_stock = django_filters.BooleanFilter(
-        method="filter_in_stock", help_text="true: some stock available; false: none."
+    # A choice, not a BooleanFilter: that one ignores a value it cannot read.
+    in_stock = django_filters.ChoiceFilter(
+        choices=[("true", "In stock"), ("false", "Out of stock")],
+        method="filter_in_stock",
+        help_text="true: some stock available; false: none.",
     )
 
     class Meta:
         model = ProductAvailability
         fields = ["in_stock"]
 
-    def filter_in_stock(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
-        return queryset.filter(available__gt=0) if value else queryset.filter(available__lte=0)
+    def filter_in_stock(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if value == "true":
+            return queryset.filter(available__gt=0)
+        return queryset.filter(available__lte=0)

@@ -639,11 +639,11 @@ def test_products_lists_every_product_by_sku(three_products):
 
 
 def test_products_in_stock_are_those_with_available_stock(three_products):
-    assert skus(queries.products(filters={"in_stock": True})) == ["LAMP"]
+    assert skus(queries.products(filters={"in_stock": "true"})) == ["LAMP"]
 
 
 def test_products_out_of_stock_include_those_without_batches(three_products):
-    assert skus(queries.products(filters={"in_stock": False})) == ["CHAIR", "DESK"]
+    assert skus(queries.products(filters={"in_stock": "false"})) == ["CHAIR", "DESK"]
 
 
 def test_product_is_one_products_availability_or_none(three_products):

@@ -1,0 +1,188 @@
+"""Bad input of every kind: a 4xx with a message, never a 5xx, and nothing written."""
+
+import json
+
+import pytest
+
+from tests.write.conftest import add_batch, database_state
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+COMMAND_PATHS = [
+    "/api/products",
+    "/api/batches",
+    "/api/batches/b1/quantity",
+    "/api/orders",
+    "/api/allocate",
+    "/api/deallocate",
+]
+
+BAD_BODIES = [
+    pytest.param("{not json", id="malformed-json"),
+    pytest.param("[]", id="array"),
+    pytest.param('"text"', id="string"),
+    pytest.param("null", id="null"),
+    pytest.param("{}", id="empty-object"),
+    pytest.param(json.dumps({"qty": "three", "sku": 5}), id="wrong-types"),
+    pytest.param(json.dumps({"qty": 1e400}), id="infinite-number"),
+    pytest.param("\x00\x01", id="binary"),
+]
+
+
+@pytest.fixture
+def batch():
+    add_batch("b1", "LAMP", 10)
+
+
+@pytest.mark.parametrize("path", COMMAND_PATHS)
+@pytest.mark.parametrize("body", BAD_BODIES)
+def test_bad_bodies_are_refused_with_a_message(api, batch, path, body):
+    before = database_state()
+
+    response = api.generic("POST", path, body, content_type="application/json")
+
+    assert 400 <= response.status_code < 500, response.content
+    assert response.json()["message"]
+    assert database_state() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        (
+            {"orderid": "o1", "sku": "LAMP", "qty": 10**30},
+            "qty",
+            "Quantity must be at most 2147483647",
+        ),
+        ({"orderid": "o1", "sku": "LAMP", "qty": 1.5}, "qty", "A valid integer is required."),
+        ({"orderid": "o1", "sku": "LAMP", "qty": True}, "qty", "A valid integer is required."),
+        ({"orderid": "o1", "sku": "LAMP", "qty": None}, "qty", "This field may not be null."),
+        ({"orderid": "o1", "sku": "LAMP"}, "qty", "This field is required."),
+        ({"orderid": "o1", "sku": "LAMP", "qty": 1, "batch": "x"}, "batch", "Unknown field."),
+        (
+            {"orderid": "x" * 256, "sku": "LAMP", "qty": 1},
+            "orderid",
+            "Order reference must be at most 255 characters",
+        ),
+        ({"orderid": "", "sku": "LAMP", "qty": 1}, "orderid", "Order reference must not be blank"),
+        ({"orderid": "o1", "sku": ["LAMP"], "qty": 1}, "sku", "Not a valid string."),
+        (
+            {"orderid": "o1\x01", "sku": "LAMP", "qty": 1},
+            "orderid",
+            "Order reference must not contain control characters",
+        ),
+        (
+            {"orderid": "o1\x00", "sku": "LAMP", "qty": 1},
+            "orderid",
+            "Null characters are not allowed.",
+        ),
+        (
+            {"orderid": "o1", "sku": "x" * 100_000, "qty": 1},
+            "sku",
+            "SKU must be at most 255 characters",
+        ),
+    ],
+)
+def test_bad_fields_are_refused_per_field(api, batch, body, field, message):
+    before = database_state()
+
+    response = api.post("/api/allocate", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"][field] == [message]
+    assert database_state() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"customer": "A", "shipping_address": "x", "lines": "LAMP"}, "lines"),
+        ({"customer": "A", "shipping_address": "x", "lines": [{"sku": "LAMP"}]}, "lines.0.qty"),
+        (
+            {
+                "customer": "A",
+                "shipping_address": "x",
+                "lines": [{"sku": "LAMP", "qty": 1, "x": 1}],
+            },
+            "lines.0.x",
+        ),
+        (
+            {"customer": "A", "shipping_address": "x", "lines": [{"sku": "LAMP", "qty": 1}] * 501},
+            "lines",
+        ),
+        (
+            {"customer": "A", "shipping_address": "x", "lines": [{"sku": "LAMP", "qty": 1}] * 2},
+            "lines",
+        ),
+        (
+            {"customer": "<script>alert(1)</script>" * 20, "shipping_address": "x", "lines": []},
+            "customer",
+        ),
+        ({"customer": "A", "shipping_address": "x" * 2001, "lines": []}, "shipping_address"),
+    ],
+)
+def test_bad_orders_are_refused_per_field(api, batch, body, field):
+    before = database_state()
+
+    response = api.post("/api/orders", body, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()["errors"], response.json()
+    assert database_state() == before
+
+
+@pytest.mark.parametrize(
+    ("price", "message"),
+    [
+        ("-1", "Price must not be negative"),
+        ("1.001", "Price must have at most 2 decimal places"),
+        ("1e20", "Price must be at most 9999999999.99"),
+        ("NaN", "A valid number is required."),
+        ("lots", "A valid number is required."),
+    ],
+)
+def test_bad_prices_are_refused(api, price, message):
+    response = api.post("/api/products", {"sku": "X", "name": "X", "price": price}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"]["price"] == [message]
+
+
+def test_unicode_names_are_kept_exactly(api):
+    name = "Ørsted ✓ 椅子 — \u200b"
+    response = api.post("/api/products", {"sku": "ÜBER-1", "name": name}, format="json")
+
+    assert response.status_code == 201
+    assert api.get("/api/products/%C3%9CBER-1").json()["name"] == name
+
+
+def test_a_non_json_body_is_unsupported(api):
+    response = api.post(
+        "/api/allocate", "orderid=o1", content_type="application/x-www-form-urlencoded"
+    )
+
+    assert response.status_code == 415
+    assert response.json()["message"]
+
+
+def test_a_huge_body_is_refused(api):
+    body = json.dumps({"orderid": "o1", "sku": "LAMP", "qty": 1, "pad": "x" * 3_000_000})
+
+    response = api.generic("POST", "/api/allocate", body, content_type="application/json")
+
+    assert response.status_code in (400, 413)
+    assert response.json()["message"]
+
+
+def test_an_unknown_api_path_is_a_json_404(api):
+    response = api.get("/api/nothing/here")
+
+    assert response.status_code == 404
+    assert response.json() == {"message": "No API endpoint at /api/nothing/here."}
+
+
+def test_a_wrong_method_is_a_json_405(api):
+    response = api.put("/api/allocate", {}, format="json")
+
+    assert response.status_code == 405
+    assert response.json()["message"] == 'Method "PUT" not allowed.'

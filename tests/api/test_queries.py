@@ -1,0 +1,279 @@
+"""Every query of SPEC.md through HTTP, with the freshness headers and read-your-writes."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+
+from orders_write import commands, services
+from tests.write.conftest import TOMORROW, add_batch, place
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def shop():
+    services.create_product(commands.CreateProduct("LAMP", "Desk lamp", Decimal("12.50")))
+    add_batch("lamps-depot", "LAMP", 10)
+    add_batch("lamps-ship", "LAMP", 20, TOMORROW)
+    add_batch("chairs", "CHAIR", 1)
+    place("o1", ("LAMP", 2), ("CHAIR", 1), customer="Ada Lovelace")
+    services.submit_order(commands.SubmitOrder("o1"))
+    place("o2", ("LAMP", 1), customer="Grace Hopper")
+    place("o3", ("CHAIR", 5), customer="Alan Turing")
+    services.submit_order(commands.SubmitOrder("o3"))  # out of stock
+
+
+def assert_fresh(response):
+    refreshed_at = datetime.datetime.fromisoformat(response["X-Read-Model-Refreshed-At"])
+    assert refreshed_at.tzinfo is not None
+    assert "X-Read-Model-Stale" not in response
+
+
+def test_allocations_of_an_order_sorted_by_sku(api, shop):
+    response = api.get("/api/allocations/o1")
+
+    assert response.status_code == 200
+    assert response.json() == [
+        {"sku": "CHAIR", "batchref": "chairs"},
+        {"sku": "LAMP", "batchref": "lamps-depot"},
+    ]
+    assert_fresh(response)
+
+
+@pytest.mark.parametrize("orderid", ["o2", "o3", "nope"])
+def test_allocations_of_an_order_without_any_are_not_found(api, shop, orderid):
+    response = api.get(f"/api/allocations/{orderid}")
+
+    assert response.status_code == 404
+    assert response.json() == {"message": f"Order {orderid} has no allocation."}
+
+
+def test_orders_are_paginated_summaries_newest_first(api, shop):
+    response = api.get("/api/orders")
+
+    body = response.json()
+    assert response.status_code == 200
+    assert (body["count"], body["next"], body["previous"]) == (3, None, None)
+    assert [order["reference"] for order in body["results"]] == ["o3", "o2", "o1"]
+    assert body["results"][2] == {
+        "reference": "o1",
+        "customer_name": "Ada Lovelace",
+        "shipping_address": "12 St James's Square, London",
+        "status": "submitted",
+        "line_count": 2,
+        "total_quantity": 3,
+        "total_amount": "25.00",
+        "allocated_line_count": 2,
+        "created_at": body["results"][2]["created_at"],
+    }
+    assert_fresh(response)
+
+
+def test_orders_pages_link_to_each_other(api, shop):
+    first = api.get("/api/orders?page_size=2").json()
+    second = api.get(first["next"]).json()
+
+    assert [order["reference"] for order in first["results"]] == ["o3", "o2"]
+    assert [order["reference"] for order in second["results"]] == ["o1"]
+    assert second["next"] is None
+    assert second["previous"] is not None
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("status=pending", ["o2"]),
+        ("status=submitted", ["o3", "o1"]),
+        ("customer=grace", ["o2"]),
+        ("search=o1", ["o1"]),
+        ("search=TURING", ["o3"]),
+        ("ordering=reference", ["o1", "o2", "o3"]),
+        ("ordering=-total_amount", ["o1", "o2", "o3"]),
+        ("status=submitted&ordering=created_at", ["o1", "o3"]),
+    ],
+)
+def test_orders_filters_and_ordering(api, shop, query, expected):
+    response = api.get(f"/api/orders?{query}")
+
+    assert response.status_code == 200
+    assert [order["reference"] for order in response.json()["results"]] == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("status=lost", "status"),
+        ("ordering=shipping_address", "ordering"),
+        ("ordering=id;DROP TABLE orders_write_order", "ordering"),
+        ("search=" + "x" * 300, "search"),
+    ],
+)
+def test_orders_refuse_bad_filters_with_a_message(api, shop, query, field):
+    response = api.get(f"/api/orders?{query}")
+
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+    assert response.json()["message"].startswith(f"{field}: ")
+
+
+def test_orders_page_out_of_range_is_not_found(api, shop):
+    response = api.get("/api/orders?page=99")
+
+    assert response.status_code == 404
+    assert response.json()["message"]
+
+
+def test_one_order_with_its_lines(api, shop):
+    response = api.get("/api/orders/o1")
+
+    body = response.json()
+    assert response.status_code == 200
+    assert (body["reference"], body["status"], body["total_amount"]) == ("o1", "submitted", "25.00")
+    assert body["lines"] == [
+        {
+            "sku": "CHAIR",
+            "product_name": "CHAIR",
+            "qty": 1,
+            "unit_price": "0.00",
+            "amount": "0.00",
+            "batchref": "chairs",
+        },
+        {
+            "sku": "LAMP",
+            "product_name": "Desk lamp",
+            "qty": 2,
+            "unit_price": "12.50",
+            "amount": "25.00",
+            "batchref": "lamps-depot",
+        },
+    ]
+    assert_fresh(response)
+
+
+def test_an_unallocated_line_has_no_batch(api, shop):
+    lines = api.get("/api/orders/o3").json()["lines"]
+
+    assert lines == [
+        {
+            "sku": "CHAIR",
+            "product_name": "CHAIR",
+            "qty": 5,
+            "unit_price": "0.00",
+            "amount": "0.00",
+            "batchref": None,
+        }
+    ]
+
+
+def test_an_unknown_order_is_not_found(api, shop):
+    response = api.get("/api/orders/nope")
+
+    assert response.status_code == 404
+    assert response.json() == {"message": "Unknown order nope."}
+
+
+def test_products_are_paginated_availability(api, shop):
+    response = api.get("/api/products")
+
+    body = response.json()
+    assert response.status_code == 200
+    assert body["count"] == 2
+    assert body["results"][1] == {
+        "sku": "LAMP",
+        "name": "Desk lamp",
+        "price": "12.50",
+        "purchased": 30,
+        "allocated": 2,
+        "available": 28,
+        "available_now": 8,
+        "next_eta": TOMORROW.isoformat(),
+        "batch_count": 2,
+    }
+    assert_fresh(response)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("true", ["LAMP"]), ("false", ["CHAIR"])])
+def test_products_filter_in_stock(api, shop, value, expected):
+    response = api.get(f"/api/products?in_stock={value}")
+
+    assert [product["sku"] for product in response.json()["results"]] == expected
+
+
+def test_products_refuse_a_non_boolean_in_stock(api, shop):
+    response = api.get("/api/products?in_stock=maybe")
+
+    assert response.status_code == 400
+    assert "in_stock" in response.json()["errors"]
+
+
+def test_one_product(api, shop):
+    response = api.get("/api/products/CHAIR")
+
+    assert response.status_code == 200
+    assert response.json()["available"] == 0
+    assert_fresh(response)
+
+
+def test_an_unknown_product_is_not_found(api, shop):
+    response = api.get("/api/products/NOPE")
+
+    assert response.status_code == 404
+    assert response.json() == {"message": "Unknown product NOPE."}
+
+
+def test_read_models_state(api, shop):
+    response = api.get("/api/read-models/")
+
+    states = {state["name"]: state for state in response.json()}
+    assert response.status_code == 200
+    assert set(states) == {
+        "allocations_view",
+        "order_summary",
+        "order_lines_view",
+        "batch_availability",
+        "product_availability",
+    }
+    assert states["order_summary"]["row_count"] == 3
+    assert states["allocations_view"]["row_count"] == 2
+    for state in states.values():
+        assert state["last_refreshed_at"] and state["snapshot"]
+        assert state["last_duration_ms"] >= 0
+        assert (state["last_error"], state["behind"]) == ("", False)
+
+
+# --- read-your-writes through HTTP -------------------------------------------------
+
+
+def test_a_read_with_the_token_of_a_write_shows_it(api):
+    add_batch("b1", "LAMP", 10)
+    write = api.post("/api/allocate", {"orderid": "o1", "sku": "LAMP", "qty": 3}, format="json")
+
+    read = api.get(write["Location"], HTTP_X_CONSISTENCY_TOKEN=write["X-Consistency-Token"])
+
+    assert read.status_code == 200
+    assert read.json() == [{"sku": "LAMP", "batchref": "b1"}]
+    assert_fresh(read)
+
+
+def test_a_read_whose_write_is_not_refreshed_answers_stale_after_the_wait(api, settings):
+    add_batch("b1", "LAMP", 10)
+    settings.READ_MODEL_REFRESH = "async"  # and no watcher runs
+    settings.READ_MODEL_MAX_WAIT = 0.2
+    write = api.post("/api/allocate", {"orderid": "o1", "sku": "LAMP", "qty": 3}, format="json")
+
+    read = api.get("/api/products/LAMP", HTTP_X_CONSISTENCY_TOKEN=write["X-Consistency-Token"])
+
+    assert read.status_code == 200
+    assert read["X-Read-Model-Stale"] == "true"
+    assert read.json()["allocated"] == 0  # what it has: the view before the write
+    assert read["X-Read-Model-Refreshed-At"]
+
+
+@pytest.mark.parametrize("token", ["nonsense", "qm1-", "qm1-99999999999999"])
+def test_a_read_with_a_token_not_issued_here_is_refused(api, token):
+    response = api.get("/api/orders", HTTP_X_CONSISTENCY_TOKEN=token)
+
+    assert response.status_code == 400
+    assert "consistency token" in response.json()["message"]
+    assert "X-Consistency-Token" in response.json()["errors"]
