@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from orders_write import commands, services
@@ -106,4 +107,5 @@ def reset_demo_user() -> tuple[str, str]:
     user.is_superuser = True
     user.set_password(password)
     user.save()
+    user.groups.set(Group.objects.filter(name__in=["clerks", "viewers"]))
     return DEMO_USERNAME, password
