@@ -1,7 +1,8 @@
 """The project's URLs: the API, the admin, login and logout, and the staff pages."""
 
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.contrib.auth.decorators import login_not_required
+from django.urls import URLPattern, include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -28,9 +29,20 @@ api = [
     re_path(r"^.*$", api_not_found),
 ]
 
+
+def _authenticated_by_drf(pattern: URLPattern) -> URLPattern:
+    """The API authenticates in its views (token or session) and answers 401 itself,
+    so the login-required middleware must not redirect it to the login page."""
+    pattern.callback = login_not_required(pattern.callback)
+    return pattern
+
+
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False), name="home"),
-    path("api/", include(api)),
+    path("", RedirectView.as_view(url="/orders/", permanent=False), name="home"),
+    path("api/", include([_authenticated_by_drf(pattern) for pattern in api])),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
+    # The write side's routes first: /orders/new/ is not an order's reference.
+    path("", include("orders_write.urls")),
+    path("", include("orders_read.urls")),
 ]

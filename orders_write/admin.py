@@ -1,26 +1,147 @@
-"""The write tables in the admin, for inspection: every change goes through the services."""
+"""The write tables in the admin. Every change goes through a service: the admin's
+forms build a command, and a refused command shows its rule's message on the form."""
 
-from django.contrib import admin
+from __future__ import annotations
 
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+
+from orders_write import commands, domain, services
 from orders_write.models import Allocation, Batch, Event, Order, OrderLine, Product
 
 
-class InspectOnly(admin.ModelAdmin):
-    """Shows rows without offering edits that would bypass the services' rules."""
+class CommandForm(forms.ModelForm):
+    """A model form that saves by running a command (``command``) while it validates,
+    so that the command's refusal becomes a form error and nothing is written."""
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
+    def command(self, data: dict) -> commands.Command | None:
+        """The command this form's input asks for (None: nothing to change)."""
+        return None
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+    def saved(self) -> object:
+        """The row as the command left it."""
+        return self.instance
+
+    def clean(self):
+        data = super().clean()
+        command = None if self.errors else self.command(data)
+        if command is not None:
+            try:
+                self.result = services.handle(command)
+            except domain.DomainError as error:
+                field = error.field if error.field in self.fields else None
+                self.add_error(field, error.message)
+        return data
+
+    def _post_clean(self):
+        # The model's own validation would re-check, against the rows the command has
+        # just written, what the command already judged (say, "reference is unique").
+        pass
+
+    def save(self, commit=True):
+        self.save_m2m = lambda: None
+        return self.saved()
+
+
+class CommandAdmin(admin.ModelAdmin):
+    """Saves through the form's command; rows are never deleted (no command does)."""
+
+    def save_model(self, request, obj, form, change) -> None:
+        pass  # the form's command has written it
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 
+class ProductAddForm(CommandForm):
+    class Meta:
+        model = Product
+        fields = ["sku", "name", "price"]
+
+    def command(self, data):
+        return commands.CreateProduct(sku=data["sku"], name=data["name"], price=data["price"])
+
+    def saved(self):
+        return Product.objects.get(sku=self.cleaned_data["sku"])
+
+
+class ReadOnlyForm(CommandForm):
+    class Meta:
+        fields: list[str] = []
+
+
+@admin.register(Product)
+class ProductAdmin(CommandAdmin):
+    list_display = ["sku", "name", "price", "version"]
+    search_fields = ["sku", "name"]
+    readonly_fields = ["sku", "name", "price", "version"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = ReadOnlyForm if obj else ProductAddForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        # No command changes a product once made: it is read-only after adding.
+        return self.readonly_fields if obj else []
+
+
+class BatchAddForm(CommandForm):
+    sku = forms.CharField(label="SKU", max_length=255, help_text="A new SKU creates its product.")
+
+    class Meta:
+        model = Batch
+        fields = ["reference", "purchased_quantity", "eta"]
+
+    def command(self, data):
+        return commands.CreateBatch(
+            ref=data["reference"], sku=data["sku"], qty=data["purchased_quantity"], eta=data["eta"]
+        )
+
+    def saved(self):
+        return Batch.objects.get(reference=self.cleaned_data["reference"])
+
+
+class BatchQuantityForm(CommandForm):
+    class Meta:
+        model = Batch
+        fields = ["purchased_quantity"]
+
+    def command(self, data):
+        if data["purchased_quantity"] == self.initial["purchased_quantity"]:
+            return None
+        return commands.ChangeBatchQuantity(
+            ref=self.instance.reference, qty=data["purchased_quantity"]
+        )
+
+    def saved(self):
+        return Batch.objects.get(pk=self.instance.pk)
+
+
+@admin.register(Batch)
+class BatchAdmin(CommandAdmin):
+    list_display = ["reference", "product", "purchased_quantity", "eta"]
+    list_select_related = ["product"]
+    search_fields = ["reference", "product__sku"]
+    list_filter = [("eta", admin.EmptyFieldListFilter)]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = BatchQuantityForm if obj else BatchAddForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["reference", "sku", "purchased_quantity", "eta"]
+        return ["reference", "product", "purchased_quantity", "eta"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The quantity changes through ChangeBatchQuantity, which reallocates.
+        return ["reference", "product", "eta"] if obj else []
+
+
 class OrderLineInline(admin.TabularInline):
     model = OrderLine
-    fields = ["product", "quantity", "unit_price"]
+    fields = ["product", "quantity", "unit_price", "batch"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -28,36 +149,101 @@ class OrderLineInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    @admin.display(description="batch")
+    def batch(self, line: OrderLine) -> str:
+        allocation = Allocation.objects.filter(line=line).select_related("batch").first()
+        return allocation.batch.reference if allocation else "—"
 
-@admin.register(Product)
-class ProductAdmin(InspectOnly):
-    list_display = ["sku", "name", "price", "version"]
-    search_fields = ["sku", "name"]
 
-
-@admin.register(Batch)
-class BatchAdmin(InspectOnly):
-    list_display = ["reference", "product", "purchased_quantity", "eta"]
-    search_fields = ["reference", "product__sku"]
-    list_filter = [("eta", admin.EmptyFieldListFilter)]
+def _run_for_each(modeladmin, request, command_for, objects, done: str) -> None:
+    """Run a command per selected row; report what was done and what was refused."""
+    succeeded = 0
+    for obj in objects:
+        try:
+            services.handle(command_for(obj))
+        except domain.DomainError as error:
+            modeladmin.message_user(request, f"{obj}: {error.message}", messages.ERROR)
+        else:
+            succeeded += 1
+    if succeeded:
+        modeladmin.message_user(request, f"{succeeded} {done}.", messages.SUCCESS)
 
 
 @admin.register(Order)
-class OrderAdmin(InspectOnly):
+class OrderAdmin(CommandAdmin):
+    form = ReadOnlyForm
     list_display = ["reference", "customer_name", "status", "created_at"]
     list_filter = ["status"]
     search_fields = ["reference", "customer_name"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["reference", "customer_name", "shipping_address", "status", "created_at"]
     inlines = [OrderLineInline]
+    actions = ["submit_orders", "cancel_orders"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # orders are placed on the staff page, with their lines
+
+    @admin.action(description="Submit the selected orders", permissions=["change"])
+    def submit_orders(self, request, queryset: QuerySet[Order]) -> None:
+        _run_for_each(
+            self,
+            request,
+            lambda order: commands.SubmitOrder(order.reference),
+            queryset,
+            "submitted",
+        )
+
+    @admin.action(description="Cancel the selected orders", permissions=["change"])
+    def cancel_orders(self, request, queryset: QuerySet[Order]) -> None:
+        _run_for_each(
+            self,
+            request,
+            lambda order: commands.CancelOrder(order.reference),
+            queryset,
+            "cancelled",
+        )
 
 
 @admin.register(Allocation)
-class AllocationAdmin(InspectOnly):
+class AllocationAdmin(CommandAdmin):
+    form = ReadOnlyForm
     list_display = ["line", "batch", "allocated_at"]
     list_select_related = ["line__order", "batch"]
+    search_fields = ["line__order__reference", "batch__reference", "line__product__sku"]
+    readonly_fields = ["line", "batch", "allocated_at"]
+    actions = ["deallocate"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # allocating is a command with its own page
+
+    @admin.action(description="Deallocate the selected lines", permissions=["delete_allocation"])
+    def deallocate(self, request, queryset: QuerySet[Allocation]) -> None:
+        _run_for_each(
+            self,
+            request,
+            lambda allocation: commands.Deallocate(
+                allocation.line.order.reference, allocation.line.product_id
+            ),
+            queryset.select_related("line__order"),
+            "deallocated",
+        )
+
+    def has_delete_allocation_permission(self, request) -> bool:
+        return request.user.has_perm("orders_write.delete_allocation")
 
 
 @admin.register(Event)
-class EventAdmin(InspectOnly):
-    list_display = ["id", "name", "transaction_id", "recorded_at"]
+class EventAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "payload", "transaction_id", "recorded_at"]
     list_filter = ["name"]
     search_fields = ["name", "payload"]
+    date_hierarchy = "recorded_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,120 @@
+"""The read models in the admin: listed, searched and filtered, never edited; an action
+refreshes them."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from orders_read import refresh
+from orders_read.models import (
+    AllocationRow,
+    BatchAvailability,
+    OrderLineRow,
+    OrderSummary,
+    ProductAvailability,
+    RefreshState,
+)
+
+
+def _report(modeladmin, request, outcomes: list[refresh.RefreshOutcome]) -> None:
+    for outcome in outcomes:
+        level = messages.ERROR if outcome.error else messages.SUCCESS
+        modeladmin.message_user(request, str(outcome), level)
+
+
+class ReadModelAdmin(admin.ModelAdmin):
+    """Read-only: rows change only when their view is refreshed from the write tables."""
+
+    actions = ["refresh_read_model"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Refresh this read model now (select any row)")
+    def refresh_read_model(self, request, queryset) -> None:
+        units = refresh.units_of_views([self.model._meta.db_table])
+        _report(self, request, refresh.refresh(units))
+
+
+@admin.register(AllocationRow)
+class AllocationRowAdmin(ReadModelAdmin):
+    list_display = ["orderid", "sku", "qty", "batchref"]
+    search_fields = ["orderid", "sku", "batchref"]
+
+
+@admin.register(OrderSummary)
+class OrderSummaryAdmin(ReadModelAdmin):
+    list_display = [
+        "reference",
+        "customer_name",
+        "status",
+        "line_count",
+        "allocated_line_count",
+        "total_quantity",
+        "total_amount",
+        "created_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["reference", "customer_name"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(OrderLineRow)
+class OrderLineRowAdmin(ReadModelAdmin):
+    list_display = ["orderid", "sku", "qty", "unit_price", "amount", "batchref"]
+    list_filter = [("batchref", admin.EmptyFieldListFilter)]
+    search_fields = ["orderid", "sku", "batchref"]
+
+
+@admin.register(ProductAvailability)
+class ProductAvailabilityAdmin(ReadModelAdmin):
+    list_display = [
+        "sku",
+        "name",
+        "price",
+        "purchased",
+        "allocated",
+        "available",
+        "available_now",
+        "next_eta",
+    ]
+    search_fields = ["sku", "name"]
+
+
+@admin.register(BatchAvailability)
+class BatchAvailabilityAdmin(ReadModelAdmin):
+    list_display = ["batchref", "sku", "eta", "purchased", "allocated", "available"]
+    list_filter = [("eta", admin.EmptyFieldListFilter)]
+    search_fields = ["batchref", "sku"]
+
+
+@admin.register(RefreshState)
+class RefreshStateAdmin(ReadModelAdmin):
+    list_display = [
+        "unit",
+        "last_refreshed_at",
+        "last_duration_ms",
+        "row_count",
+        "refresh_count",
+        "dirty",
+        "last_error",
+        "last_error_at",
+    ]
+    list_filter = ["dirty"]
+    actions = ["refresh_selected", "rebuild_selected"]
+
+    @admin.action(description="Refresh the selected read models")
+    def refresh_selected(self, request, queryset) -> None:
+        units = [state.unit for state in queryset if state.unit in refresh.UNITS]
+        _report(self, request, refresh.refresh(units))
+
+    @admin.action(description="Rebuild the selected read models from scratch (readers wait)")
+    def rebuild_selected(self, request, queryset) -> None:
+        units = [state.unit for state in queryset if state.unit in refresh.UNITS]
+        _report(self, request, refresh.refresh(units, full=True))

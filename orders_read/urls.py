@@ -1,0 +1,14 @@
+"""The read pages."""
+
+from django.urls import path
+
+from orders_read import views
+
+urlpatterns = [
+    path("orders/", views.order_list, name="orders"),
+    path("stock/", views.stock, name="stock"),
+    path("read-models/", views.read_models, name="read-models"),
+    path("read-models/refresh/", views.refresh_read_models, name="refresh-read-models"),
+    # Last: a reference may contain "/".
+    path("orders/<path:reference>/", views.order_detail, name="order"),
+]

@@ -1,0 +1,220 @@
+"""The staff's write pages: Post/Redirect/Get forms over the services.
+
+A valid POST runs one command and answers 303 to the read page that shows it, with
+the command's consistency token in the URL (``?consistency=``) and the
+``X-Consistency-Token`` header, so that page waits for the write. A refused command
+answers 200 with the form, the rule's message beside its field, and nothing written.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from django.contrib import messages
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.forms import Form
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views import View
+from django.views.generic import FormView
+
+from orders_write import commands, domain, forms, services
+
+
+class SeeOther(HttpResponseRedirect):
+    status_code = 303
+
+
+def redirect_after(result: services.CommandResult, url: str) -> SeeOther:
+    """303 to a read page, carrying the write's consistency token."""
+    separator = "&" if "?" in url else "?"
+    response = SeeOther(f"{url}{separator}{urlencode({'consistency': result.consistency_token})}")
+    response["X-Consistency-Token"] = result.consistency_token
+    return response
+
+
+def show_refusal(error: domain.DomainError, form: Form, lines: list[Form] | None = None) -> None:
+    """Put a refused command's message beside the field it names (else above the form)."""
+    field = error.field or ""
+    if field.startswith("lines.") and lines is not None:
+        _, index, line_field = field.split(".")
+        lines[int(index)].add_error(line_field, error.message)
+    elif field in form.fields:
+        form.add_error(field, error.message)
+    else:
+        form.add_error(None, error.message)
+
+
+def order_url(reference: str) -> str:
+    return reverse("order", kwargs={"reference": reference})
+
+
+class CommandFormView(PermissionRequiredMixin, FormView):
+    """One form, one command: build it from the cleaned data, run it, redirect."""
+
+    raise_exception = True  # a logged-in user without the permission gets 403
+
+    def command(self, data: dict) -> commands.Command:
+        raise NotImplementedError
+
+    def success(self, result: services.CommandResult, data: dict) -> tuple[str, str]:
+        """(message, URL of the read page that shows the result)."""
+        raise NotImplementedError
+
+    def form_valid(self, form):
+        try:
+            result = services.handle(self.command(form.cleaned_data))
+        except domain.DomainError as error:
+            show_refusal(error, form)
+            return self.form_invalid(form)
+        message, url = self.success(result, form.cleaned_data)
+        messages.success(self.request, message)
+        return redirect_after(result, url)
+
+
+def stock_url(sku: str) -> str:
+    return f"{reverse('stock')}#sku-{quote(sku, safe='')}"
+
+
+class ReceiveBatchView(CommandFormView):
+    permission_required = "orders_write.add_batch"
+    form_class = forms.BatchForm
+    template_name = "orders_write/batch_form.html"
+
+    def command(self, data):
+        return commands.CreateBatch(
+            ref=data["ref"], sku=data["sku"], qty=data["qty"], eta=data["eta"]
+        )
+
+    def success(self, result, data):
+        return f"Batch {data['ref']} received: {data['qty']} x {data['sku']}.", stock_url(
+            data["sku"]
+        )
+
+
+class ChangeBatchQuantityView(CommandFormView):
+    permission_required = "orders_write.change_batch"
+    form_class = forms.BatchQuantityForm
+    template_name = "orders_write/batch_quantity_form.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(ref=self.kwargs["ref"], **kwargs)
+
+    def command(self, data):
+        return commands.ChangeBatchQuantity(ref=self.kwargs["ref"], qty=data["qty"])
+
+    def success(self, result, data):
+        moved = sum(1 for event in result.events if event.kind == "Deallocated")
+        message = f"Batch {self.kwargs['ref']} now holds {data['qty']}."
+        if moved:
+            message += f" {moved} line(s) were allocated again."
+        return message, stock_url(result.events[0].sku)
+
+
+class AllocateView(CommandFormView):
+    permission_required = "orders_write.add_allocation"
+    form_class = forms.AllocateForm
+    template_name = "orders_write/allocate_form.html"
+
+    def get_initial(self):
+        return {name: self.request.GET.get(name, "") for name in ("orderid", "sku")}
+
+    def command(self, data):
+        return commands.Allocate(orderid=data["orderid"], sku=data["sku"], qty=data["qty"])
+
+    def success(self, result, data):
+        outcome = result.events[-1] if result.events else None
+        if outcome is None:
+            message = f"{data['sku']} was already allocated to order {data['orderid']}."
+        elif outcome.kind == "OutOfStock":
+            message = f"Out of stock: {data['qty']} x {data['sku']} stays unallocated."
+        else:
+            message = f"Allocated {data['qty']} x {data['sku']} from batch {outcome.batchref}."
+        return message, order_url(data["orderid"])
+
+
+class PlaceOrderView(PermissionRequiredMixin, View):
+    """An order and its lines (a formset, prefix ``lines``); "Add a line" needs no script."""
+
+    permission_required = "orders_write.add_order"
+    raise_exception = True
+    template_name = "orders_write/order_form.html"
+
+    def render_form(self, form, lines, status=200) -> HttpResponse:
+        context = {"form": form, "lines": lines}
+        return render(self.request, self.template_name, context, status=status)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        lines = forms.LineFormSet(prefix=forms.LINES_PREFIX)
+        return self.render_form(forms.OrderForm(), lines)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = forms.OrderForm(request.POST)
+        lines = forms.LineFormSet(request.POST, prefix=forms.LINES_PREFIX)
+        if "add_line" in request.POST:
+            return self.render_form(form, _with_one_more_line(request.POST, lines))
+        if not (form.is_valid() and lines.is_valid()):
+            return self.render_form(form, lines)
+        filled = [line for line in lines.forms if line.has_changed()]
+        command = commands.PlaceOrder(
+            reference=form.cleaned_data["reference"] or None,
+            customer=form.cleaned_data["customer"],
+            shipping_address=form.cleaned_data["shipping_address"],
+            lines=tuple(
+                commands.OrderLineInput(sku=line.cleaned_data["sku"], qty=line.cleaned_data["qty"])
+                for line in filled
+            ),
+        )
+        try:
+            result = services.place_order(command)
+        except domain.DomainError as error:
+            show_refusal(error, form, filled)
+            return self.render_form(form, lines)
+        messages.success(request, f"Order {result.reference} placed.")
+        return redirect_after(result, order_url(result.reference))
+
+
+def _with_one_more_line(data, lines) -> forms.LineFormSet:
+    """The same formset, bound to the same input, with one empty row more."""
+    data = data.copy()
+    total = f"{forms.LINES_PREFIX}-TOTAL_FORMS"
+    try:
+        count = int(data.get(total, 0))
+    except ValueError:
+        count = len(lines.forms)
+    data[total] = str(min(count, forms.LineFormSet.max_num - 1) + 1)
+    return forms.LineFormSet(data, prefix=forms.LINES_PREFIX)
+
+
+class OrderActionView(PermissionRequiredMixin, View):
+    """Submit or cancel an order: GET asks to confirm, POST does it."""
+
+    permission_required = "orders_write.change_order"
+    raise_exception = True
+    action = "submit"  # or "cancel"
+
+    def command(self, reference: str) -> commands.Command:
+        command_class = commands.SubmitOrder if self.action == "submit" else commands.CancelOrder
+        return command_class(reference=reference)
+
+    def render_form(self, reference: str, form: Form, status: int = 200) -> HttpResponse:
+        context = {"reference": reference, "action": self.action, "form": form}
+        return render(self.request, "orders_write/order_action.html", context, status=status)
+
+    def get(self, request: HttpRequest, reference: str) -> HttpResponse:
+        return self.render_form(reference, Form())
+
+    def post(self, request: HttpRequest, reference: str) -> HttpResponse:
+        form = Form(request.POST)
+        try:
+            result = services.handle(self.command(reference))
+        except domain.NotFound as error:
+            form.add_error(None, error.message)
+            return self.render_form(reference, form, status=404)
+        except domain.DomainError as error:
+            form.add_error(None, error.message)
+            return self.render_form(reference, form)
+        done = "submitted" if self.action == "submit" else "cancelled"
+        messages.success(request, f"Order {reference} {done}.")
+        return redirect_after(result, order_url(reference))
