@@ -40,7 +40,17 @@ run: demo
 dev: demo
 	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
 
-test: install
+# The browser tests drive Debian's Chromium (Playwright's own browser download does
+# not work offline); install it when missing and we may.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "The browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; \
+	fi
+
+test: install $(CHROMIUM)
 	$(PY) -m pytest
 
 lint: install

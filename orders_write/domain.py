@@ -71,7 +71,17 @@ def check_key(value: str, *, what: str, field: str) -> None:
         raise InvalidInput(f"{what} must not contain control characters", field=field)
 
 
-def check_text(value: str, *, what: str, field: str, max_length: int = MAX_TEXT_LENGTH) -> None:
+def check_text(
+    value: str,
+    *,
+    what: str,
+    field: str,
+    max_length: int = MAX_TEXT_LENGTH,
+    required: bool = False,
+) -> None:
+    """Free text (several lines allowed): at most ``max_length`` characters, no NUL."""
+    if required and not value.strip():
+        raise InvalidInput(f"{what} must not be blank", field=field)
     if len(value) > max_length:
         raise InvalidInput(f"{what} must be at most {max_length} characters", field=field)
     if "\x00" in value:

@@ -275,9 +275,12 @@ def place_order(command: commands.PlaceOrder) -> CommandResult:
     if command.reference is not None:
         domain.check_key(command.reference, what="Order reference", field="reference")
     domain.check_key(command.customer, what="Customer", field="customer")
-    domain.check_key(command.shipping_address, what="Shipping address", field="shipping_address")
     domain.check_text(
-        command.shipping_address, what="Shipping address", field="shipping_address", max_length=2000
+        command.shipping_address,
+        what="Shipping address",
+        field="shipping_address",
+        max_length=2000,
+        required=True,
     )
     for index, line in enumerate(command.lines):
         domain.check_key(line.sku, what="SKU", field=f"lines.{index}.sku")

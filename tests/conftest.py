@@ -1,9 +1,14 @@
 """Fixtures shared by every test layer."""
 
+import importlib
 import os
 
 import pytest
+from django.apps import apps
 from django.conf import settings
+from django.contrib.auth.models import Group, User
+
+from orders_read import refresh
 
 
 @pytest.fixture(autouse=True)
@@ -24,3 +29,21 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
         database = settings.DATABASES["default"]
         test = database.setdefault("TEST", {})
         test["NAME"] = f"{test.get('NAME') or 'test_' + database['NAME']}_{suffix}"
+
+
+@pytest.fixture
+def staff_groups(transactional_db):
+    """The groups the migration makes (a transactional test's flush removes them)."""
+    migration = importlib.import_module("orders_read.migrations.0007_staff_groups")
+    migration.create_groups(apps, None)
+    refresh.refresh(refresh.UNITS, full=True)
+
+
+def make_user(role: str) -> User:
+    """A user for ``role``: nobody (no group), viewer, clerk, staff (both), superuser."""
+    user = User.objects.create_user(
+        username=f"{role}-user", password="a long test password", is_superuser=role == "superuser"
+    )
+    groups = {"viewer": ["viewers"], "clerk": ["clerks"], "staff": ["clerks", "viewers"]}
+    user.groups.set(Group.objects.filter(name__in=groups.get(role, [])))
+    return user

@@ -138,6 +138,17 @@ def test_line_price_does_not_follow_later_price_changes():
     assert OrderLine.objects.get(order__reference="o1").unit_price == Decimal("5.00")
 
 
+def test_a_shipping_address_may_have_several_lines():
+    add_batch("b1", "LAMP", 10)
+    services.place_order(
+        commands.PlaceOrder(
+            customer="Ada", shipping_address="12 St James's Square\r\nLondon", reference="o1"
+        )
+    )
+
+    assert Order.objects.get(reference="o1").shipping_address == "12 St James's Square\r\nLondon"
+
+
 def test_place_order_without_reference_generates_one():
     add_batch("b1", "LAMP", 10)
     result = services.place_order(

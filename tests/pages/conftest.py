@@ -1,0 +1,30 @@
+"""Page tests: Django's test client with a logged-in user, on committed data."""
+
+import pytest
+from django.test import Client
+
+from tests.conftest import make_user
+
+
+@pytest.fixture(autouse=True)
+def _staff_groups(staff_groups):
+    pass
+
+
+def browser_for(role: str) -> Client:
+    """A client logged in (by session) as ``role``; "anonymous" stays logged out."""
+    client = Client()
+    if role != "anonymous":
+        client.force_login(make_user(role))
+    return client
+
+
+@pytest.fixture
+def staff():
+    """A member of both groups: every page and every form."""
+    return browser_for("staff")
+
+
+@pytest.fixture
+def as_role():
+    return browser_for
