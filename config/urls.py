@@ -10,6 +10,10 @@ from config.api import TokenView, api_not_found, by_method
 from orders_read import api as read_api
 from orders_write import api as write_api
 
+admin.site.site_header = "Quartermaster administration"
+admin.site.site_title = "Quartermaster admin"
+admin.site.site_url = "/orders/"
+
 api = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("products", by_method(get=read_api.ProductListApi, post=write_api.ProductCreateApi)),

@@ -96,6 +96,8 @@ def test_a_token_read_waits_for_the_watcher_and_then_sees_the_write(async_mode, 
 
     assert freshness.stale is False
     assert queries.allocations_for("o1") == [{"sku": "LAMP", "batchref": "lamps"}]
+    # Each query waits for the views it reads: availability is another one.
+    assert queries.freshness("product", result.consistency_token).stale is False
     assert queries.product("LAMP").allocated == 2
 
 
