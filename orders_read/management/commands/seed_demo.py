@@ -7,7 +7,10 @@ from orders_read import demo
 
 
 class Command(BaseCommand):
-    help = "Load demo products, batches and N orders; seeding again adds only what is missing."
+    help = (
+        "Load a demo catalogue, stock and N orders (bulk-loaded, allocated by the rules), "
+        "then rebuild the read models; seeding again adds only what is missing."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--orders", type=int, default=24, help="how many demo orders")
@@ -17,16 +20,16 @@ class Command(BaseCommand):
             help=f"create the staff user '{demo.DEMO_USERNAME}' with a new password, and print it",
         )
 
-    def handle(self, *args, orders: int, demo_user: bool, **options) -> None:
+    def handle(self, *args, orders: int, demo_user: bool, verbosity: int, **options) -> None:
         if orders < 0:
             raise CommandError("--orders must not be negative")
-        demo.seed_catalogue()
-        created = demo.seed_orders(
-            orders,
-            progress=lambda numbers: tqdm(
-                numbers, desc="orders", unit="order", disable=options["verbosity"] == 0
-            ),
-        )
+        demo.seed_catalogue(orders)
+        with tqdm(total=orders, desc="orders", unit="order", disable=verbosity == 0) as bar:
+            bar.update(min(orders, demo.existing_orders()))
+            created = demo.seed_orders(orders, progress=bar.update)
+        if created:
+            for outcome in demo.rebuild_read_models():
+                self.stdout.write(str(outcome))
         self.stdout.write(f"{created} new demo orders ({orders} wanted).")
         if demo_user:
             username, password = demo.reset_demo_user()

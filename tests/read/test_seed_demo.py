@@ -1,0 +1,83 @@
+"""seed_demo: realistic demo data, allocated by the rules, read models in step."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db.models import Count, F, Sum
+
+from orders_read import consistency, demo
+from orders_write.models import Allocation, Batch, Order, OrderLine, Product
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def seed(orders: int, *extra: str) -> str:
+    out = io.StringIO()
+    call_command("seed_demo", "--orders", str(orders), *extra, stdout=out, verbosity=0)
+    return out.getvalue()
+
+
+def test_seeds_orders_with_lines_statuses_and_allocations():
+    output = seed(2000)
+
+    assert "2000 new demo orders" in output
+    assert Order.objects.filter(reference__startswith="DEMO-").count() == 2000
+    statuses = dict(Order.objects.values_list("status").annotate(Count("id")))
+    assert set(statuses) == {"pending", "submitted", "cancelled"}
+    assert statuses["submitted"] > statuses["pending"] + statuses["cancelled"]
+    lines_per_order = OrderLine.objects.count() / 2000
+    assert 1.5 < lines_per_order < 3.5
+    # Only submitted orders hold stock, and most of their lines do.
+    assert not Allocation.objects.exclude(line__order__status="submitted").exists()
+    submitted_lines = OrderLine.objects.filter(order__status="submitted").count()
+    assert 0.5 * submitted_lines < Allocation.objects.count() < submitted_lines
+
+
+def test_seeded_allocations_never_exceed_a_batch_and_match_their_sku():
+    seed(3000)
+
+    for batch in Batch.objects.annotate(held=Sum("allocations__line__quantity")):
+        assert (batch.held or 0) <= batch.purchased_quantity
+    assert not Allocation.objects.exclude(line__product=F("batch__product")).exists()
+
+
+def test_lines_carry_their_products_price():
+    seed(200)
+
+    line = OrderLine.objects.select_related("product").first()
+    assert line.unit_price == line.product.price
+
+
+def test_read_models_match_the_write_tables_after_seeding():
+    seed(1500)
+
+    assert all(result.ok for result in consistency.check_all())
+
+
+def test_seeding_again_adds_only_what_is_missing():
+    seed(300)
+    products = Product.objects.count()
+
+    again = seed(300)
+    more = seed(450)
+
+    assert "0 new demo orders" in again
+    assert "150 new demo orders" in more
+    assert Order.objects.count() == 450
+    assert Product.objects.count() == products
+    assert Order.objects.filter(reference=demo.demo_order_reference(450)).exists()
+
+
+def test_demo_user_gets_a_new_password_each_time():
+    first = seed(0, "--demo-user")
+    second = seed(0, "--demo-user")
+
+    assert "Demo login: username demo" in first
+    assert first.split("password ")[1] != second.split("password ")[1]
+
+
+def test_negative_order_count_is_refused():
+    with pytest.raises(CommandError, match="must not be negative"):
+        seed(-1)
