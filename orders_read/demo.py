@@ -46,10 +46,10 @@ CITIES = ["London", "Leeds", "Bristol", "Glasgow", "Cardiff", "Belfast", "York",
 
 
 def catalogue(order_count: int) -> list[tuple[str, str, Decimal]]:
-    """The demo's products: the named eight, and more for bigger demos (one per 1,000)."""
+    """The demo's products: the named eight, and more for bigger demos (one per 5,000)."""
     products = [(sku, name, Decimal(price)) for sku, name, price in NAMED_PRODUCTS]
     rng = random.Random(0)
-    for number in range(1, min(order_count // 1000, 2000) + 1):
+    for number in range(1, min(order_count // 5000, 2000) + 1):
         price = Decimal(rng.randint(299, 49_999)) / 100
         products.append((f"ITEM-{number:04d}", f"Catalogue item {number}", price))
     return products
@@ -75,6 +75,7 @@ def _batches(products, order_count: int, today: datetime.date):
         )
 
 
+@transaction.atomic  # one commit: the read models refresh once, not per product
 def seed_catalogue(order_count: int) -> None:
     products = catalogue(order_count)
     existing_products = set(Product.objects.values_list("sku", flat=True))
@@ -214,7 +215,8 @@ def _load_chunk(cursor, numbers: range, count: int, skus, prices, stock: _Stock,
 
 
 def rebuild_read_models() -> list[refresh.RefreshOutcome]:
-    return refresh.refresh(refresh.UNITS, full=True)
+    # An operator's bulk load: no time limit, unlike a refresh in a request.
+    return refresh.refresh(refresh.UNITS, full=True, timeout=0)
 
 
 def reset_demo_user() -> tuple[str, str]:

@@ -213,10 +213,11 @@ class RefreshOutcome:
         return f"{self.unit}: {self.row_count} rows in {self.duration_ms:.0f} ms"
 
 
-def _refresh_once(unit: str, *, full: bool = False) -> RefreshOutcome:
+def _refresh_once(unit: str, *, full: bool = False, timeout: float | None = None) -> RefreshOutcome:
     """One refresh of ``unit`` under a REPEATABLE READ snapshot; records state, never raises."""
     view = connection.ops.quote_name(UNITS[unit].view)
-    timeout_ms = int(settings.READ_MODEL_REFRESH_TIMEOUT * 1000)
+    # 0: no limit. By default a refresh gives up after READ_MODEL_REFRESH_TIMEOUT.
+    timeout_ms = int((settings.READ_MODEL_REFRESH_TIMEOUT if timeout is None else timeout) * 1000)
     started = time.monotonic()
     try:
         with transaction.atomic(), connection.cursor() as cursor:
@@ -268,7 +269,9 @@ def _record_failure(unit: str, message: str) -> None:
         logger.exception("could not record the failed refresh of %s", unit)
 
 
-def refresh_unit(unit: str, *, wait: bool = False, full: bool = False) -> list[RefreshOutcome]:
+def refresh_unit(
+    unit: str, *, wait: bool = False, full: bool = False, timeout: float | None = None
+) -> list[RefreshOutcome]:
     """Refresh ``unit`` while it is dirty, unless another process is already on it.
 
     With ``wait``, queue behind a running refresh instead of leaving it the follow-up.
@@ -279,7 +282,7 @@ def refresh_unit(unit: str, *, wait: bool = False, full: bool = False) -> list[R
     while _try_lock(unit, wait=wait):
         try:
             while _take_dirty(unit):
-                outcome = _refresh_once(unit, full=full)
+                outcome = _refresh_once(unit, full=full, timeout=timeout)
                 outcomes.append(outcome)
                 if outcome.error:
                     return outcomes  # left dirty; not retried in a tight loop
@@ -293,13 +296,22 @@ def refresh_unit(unit: str, *, wait: bool = False, full: bool = False) -> list[R
     return outcomes
 
 
-def refresh(units: Iterable[str], *, wait: bool = True, full: bool = False) -> list[RefreshOutcome]:
-    """Refresh the units now (an operator's or a test's request)."""
+def refresh(
+    units: Iterable[str],
+    *,
+    wait: bool = True,
+    full: bool = False,
+    timeout: float | None = None,
+) -> list[RefreshOutcome]:
+    """Refresh the units now (an operator's or a test's request).
+
+    ``timeout`` in seconds, 0 for none; by default READ_MODEL_REFRESH_TIMEOUT.
+    """
     units = check_units(units)
     mark_dirty(units)
     outcomes = []
     for unit in units:
-        outcomes += refresh_unit(unit, wait=wait, full=full)
+        outcomes += refresh_unit(unit, wait=wait, full=full, timeout=timeout)
     return outcomes
 
 

@@ -370,3 +370,26 @@ def test_a_unit_missing_a_write_is_behind_even_without_its_dirty_mark(settings):
     RefreshState.objects.update(dirty=False)
 
     assert set(refresh.units_behind()) == {"batch_availability", "product_availability"}
+
+
+def test_an_operator_refresh_without_a_time_limit_waits_out_a_lock(settings):
+    settings.READ_MODEL_REFRESH_TIMEOUT = 0.2  # what a refresh after a write would allow
+    blocker = hold_view_lock("order_summary")
+    outcomes = []
+    [refresher] = run_threads(
+        lambda: outcomes.extend(refresh.refresh(["order_summary"], timeout=0)), 1
+    )
+    wait_until(_refresh_is_waiting_for_a_lock, what="the refresh to wait for the lock")
+    blocker.rollback()
+    blocker.close()
+    refresher.join(timeout=30)
+
+    assert [(outcome.refreshed, outcome.error) for outcome in outcomes] == [(True, None)]
+
+
+def test_refresh_views_refuses_a_negative_timeout():
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="--timeout must not be negative"):
+        call_command("refresh_views", "--timeout", "-1")

@@ -24,13 +24,21 @@ class Command(BaseCommand):
             help="stay running: refresh on every write's notification and on a safety interval",
         )
         parser.add_argument(
+            "--timeout",
+            type=float,
+            default=0,
+            help="seconds a refresh may take before it fails (default 0: no limit)",
+        )
+        parser.add_argument(
             "--interval",
             type=float,
             default=None,
             help="seconds between safety checks with --watch (default READ_MODEL_WATCH_INTERVAL)",
         )
 
-    def handle(self, *args, views: list[str], full: bool, watch: bool, interval, **options):
+    def handle(
+        self, *args, views: list[str], full: bool, watch: bool, interval, timeout, **options
+    ):
         try:
             units = refresh.check_units(refresh.units_of_views(views) if views else refresh.UNITS)
             if views:
@@ -41,10 +49,12 @@ class Command(BaseCommand):
             raise CommandError(error.message) from None
         if interval is not None and interval <= 0:
             raise CommandError("--interval must be positive")
+        if timeout < 0:
+            raise CommandError("--timeout must not be negative")
         if watch:
             watcher.watch(units, interval=interval, log=self.stdout.write)
             return
-        outcomes = refresh.refresh(units, full=full)
+        outcomes = refresh.refresh(units, full=full, timeout=timeout)
         for outcome in outcomes:
             self.stdout.write(self.style.ERROR(str(outcome)) if outcome.error else str(outcome))
         if any(outcome.error for outcome in outcomes):
