@@ -141,6 +141,12 @@ class TokenView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [FailedLoginThrottle]
 
+    def get_throttles(self):
+        # The same throttles that checked this request must record its failure.
+        if not hasattr(self, "_throttles"):
+            self._throttles = super().get_throttles()
+        return self._throttles
+
     @extend_schema(
         operation_id="auth_token",
         request=AuthTokenSerializer,

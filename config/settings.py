@@ -112,6 +112,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"failed_login": env.str("FAILED_LOGIN_RATE", default="5/min")},
+    # Proxies in front of the app: 0 trusts no X-Forwarded-For, so that a client cannot
+    # pick the address its failed logins are counted under.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 
 SPECTACULAR_SETTINGS = {

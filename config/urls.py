@@ -30,7 +30,7 @@ api = [
     path("read-models/", read_api.ReadModelsApi.as_view(), name="api-read-models"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    re_path(r"^.*$", api_not_found),
+    re_path(r"^[\s\S]*$", api_not_found),  # [\s\S]: a path with a newline too
 ]
 
 

@@ -29,7 +29,7 @@ TOKEN_HEADER = OpenApiParameter(
 )
 LOCATION_HEADER = OpenApiParameter(
     "Location",
-    OpenApiTypes.URI,
+    OpenApiTypes.STR,  # a path on this server, not an absolute URI
     OpenApiParameter.HEADER,
     response=[201, 202],
     description="Where to read the result.",

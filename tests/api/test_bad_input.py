@@ -186,3 +186,11 @@ def test_a_wrong_method_is_a_json_405(api):
 
     assert response.status_code == 405
     assert response.json()["message"] == 'Method "PUT" not allowed.'
+
+
+@pytest.mark.parametrize("path", ["/api/products/a%0Ab", "/api/allocations/%0A", "/api/x%0Ay"])
+def test_a_path_with_a_newline_is_a_json_404(api, path):
+    response = api.get(path)
+
+    assert response.status_code == 404
+    assert response.json()["message"]
