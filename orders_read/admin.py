@@ -19,7 +19,8 @@ from orders_read.models import (
 def _report(modeladmin, request, outcomes: list[refresh.RefreshOutcome]) -> None:
     for outcome in outcomes:
         level = messages.ERROR if outcome.error else messages.SUCCESS
-        modeladmin.message_user(request, str(outcome), level)
+        # Not starting with the unit's name: the admin capitalises a message's first letter.
+        modeladmin.message_user(request, f"Read model {outcome}", level)
 
 
 class ReadModelAdmin(admin.ModelAdmin):

@@ -32,8 +32,14 @@ def render_read_page(
         freshness = queries.freshness(selector, _token(request))
     except refresh.InvalidToken as error:
         return render(request, "orders_read/problem.html", {"message": error.message}, status=400)
-    context = build_context()
-    response = render(request, template, {**context, "freshness": freshness})
+    try:
+        response = render(request, template, {**build_context(), "freshness": freshness})
+    except Http404 as missing:
+        if not freshness.stale:
+            raise
+        # Not there yet, rather than not there: the write asked for is still on its way.
+        context = {"message": f"{missing} Reload in a moment.", "freshness": freshness}
+        response = render(request, "orders_read/problem.html", context, status=404)
     if freshness.refreshed_at is not None:
         response["X-Read-Model-Refreshed-At"] = freshness.refreshed_at.isoformat()
     if freshness.stale:
@@ -100,7 +106,12 @@ def stock(request: HttpRequest) -> HttpResponse:
 
 @permission_required("orders_read.view_refreshstate", raise_exception=True)
 def read_models(request: HttpRequest) -> HttpResponse:
-    return render(request, "orders_read/read_models.html", {"states": queries.read_model_states()})
+    return render_read_page(
+        request,
+        "read_models",
+        "orders_read/read_models.html",
+        lambda: {"states": queries.read_model_states()},
+    )
 
 
 @require_POST

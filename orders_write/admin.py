@@ -162,7 +162,8 @@ def _run_for_each(modeladmin, request, command_for, objects, done: str) -> None:
         try:
             services.handle(command_for(obj))
         except domain.DomainError as error:
-            modeladmin.message_user(request, f"{obj}: {error.message}", messages.ERROR)
+            # Worded so that the admin's capitalising the first letter changes no reference.
+            modeladmin.message_user(request, f"Refused for {obj}: {error.message}", messages.ERROR)
         else:
             succeeded += 1
     if succeeded:

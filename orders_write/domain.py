@@ -110,10 +110,10 @@ def check_distinct_skus(skus: Iterable[str]) -> None:
 # --- orders ----------------------------------------------------------------------
 
 
-def check_accepts_commands(reference: str, status: str) -> None:
+def check_accepts_commands(reference: str, status: str, *, field: str = "reference") -> None:
     """A cancelled order accepts no further command (rule 7)."""
     if status == CANCELLED:
-        raise InvalidInput(f"Order {reference} is cancelled", field="reference")
+        raise InvalidInput(f"Order {reference} is cancelled", field=field)
 
 
 def check_can_submit(reference: str, status: str, line_count: int) -> None:

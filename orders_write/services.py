@@ -384,7 +384,7 @@ def allocate(command: commands.Allocate) -> CommandResult:
     if not Product.objects.filter(sku=command.sku).exists():
         raise domain.InvalidSku(command.sku)
     order, recorded = _lock_or_create_submitted_order(command.orderid)
-    domain.check_accepts_commands(order.reference, order.status)
+    domain.check_accepts_commands(order.reference, order.status, field="orderid")
     product = _lock_products([command.sku])[command.sku]
     line = OrderLine.objects.filter(order=order, product=product).first()
     if line is None:
@@ -410,7 +410,7 @@ def deallocate(command: commands.Deallocate) -> CommandResult:
     if not Product.objects.filter(sku=command.sku).exists():
         raise domain.InvalidSku(command.sku)
     order = _lock_order(command.orderid, field="orderid")
-    domain.check_accepts_commands(order.reference, order.status)
+    domain.check_accepts_commands(order.reference, order.status, field="orderid")
     line = OrderLine.objects.filter(order=order, product_id=command.sku).first()
     if line is None:
         raise domain.InvalidInput(

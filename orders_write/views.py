@@ -13,13 +13,14 @@ from urllib.parse import quote, urlencode
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.forms import Form
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views import View
 from django.views.generic import FormView
 
 from orders_write import commands, domain, forms, services
+from orders_write.models import Batch
 
 
 class SeeOther(HttpResponseRedirect):
@@ -27,9 +28,11 @@ class SeeOther(HttpResponseRedirect):
 
 
 def redirect_after(result: services.CommandResult, url: str) -> SeeOther:
-    """303 to a read page, carrying the write's consistency token."""
-    separator = "&" if "?" in url else "?"
-    response = SeeOther(f"{url}{separator}{urlencode({'consistency': result.consistency_token})}")
+    """303 to a read page, carrying the write's consistency token (before any #fragment)."""
+    path, hash_mark, fragment = url.partition("#")
+    separator = "&" if "?" in path else "?"
+    query = urlencode({"consistency": result.consistency_token})
+    response = SeeOther(f"{path}{separator}{query}{hash_mark}{fragment}")
     response["X-Consistency-Token"] = result.consistency_token
     return response
 
@@ -97,6 +100,11 @@ class ChangeBatchQuantityView(CommandFormView):
     permission_required = "orders_write.change_batch"
     form_class = forms.BatchQuantityForm
     template_name = "orders_write/batch_quantity_form.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        if not Batch.objects.filter(reference=kwargs["ref"]).exists():
+            raise Http404(f"Unknown batch {kwargs['ref']}")
+        return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(ref=self.kwargs["ref"], **kwargs)

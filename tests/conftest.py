@@ -42,7 +42,10 @@ def staff_groups(transactional_db):
 def make_user(role: str) -> User:
     """A user for ``role``: nobody (no group), viewer, clerk, staff (both), superuser."""
     user = User.objects.create_user(
-        username=f"{role}-user", password="a long test password", is_superuser=role == "superuser"
+        username=f"{role}-user",
+        password="a long test password",
+        is_superuser=role == "superuser",
+        is_staff=role == "superuser",
     )
     groups = {"viewer": ["viewers"], "clerk": ["clerks"], "staff": ["clerks", "viewers"]}
     user.groups.set(Group.objects.filter(name__in=groups.get(role, [])))

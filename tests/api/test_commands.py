@@ -240,14 +240,14 @@ REFUSALS = [
         {"orderid": "gone", "sku": "LAMP", "qty": 1},
         400,
         "Order gone is cancelled",
-        "reference",
+        "orderid",
     ),
     (
         "/api/deallocate",
         {"orderid": "gone", "sku": "LAMP"},
         400,
         "Order gone is cancelled",
-        "reference",
+        "orderid",
     ),
     ("/api/batches", {"ref": "b1", "sku": "LAMP", "qty": 5}, 409, "Batch b1 already exists", "ref"),
     (

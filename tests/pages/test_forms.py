@@ -1,0 +1,916 @@
+"""The write pages: every form's valid path (303 to the read page that shows it, with the
+consistency token and a success message) and its refusals (200, the form again with the
+error beside the field and the input kept, nothing written); CSRF and permissions."""
+
+import dataclasses
+import re
+from html.parser import HTMLParser
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.test import Client
+
+from orders_write import commands, services
+from orders_write.models import Batch, Order, OrderLine, Product
+from tests.conftest import make_user
+from tests.write.conftest import (
+    TOMORROW,
+    add_batch,
+    allocation_of,
+    database_state,
+    event_names,
+    place,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+# --- reading the pages -------------------------------------------------------------
+
+
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "wbr"}
+# Elements whose text stands apart from their neighbours' (a space between cells).
+_BLOCKS = {"br", "dd", "div", "dt", "h1", "h2", "li", "option", "p", "td", "th", "tr", "ul"}
+
+
+@dataclasses.dataclass
+class Element:
+    name: str
+    attributes: dict[str, str | None]
+    children: list = dataclasses.field(default_factory=list)  # Elements and strings
+
+
+class _TreeBuilder(HTMLParser):
+    """A page as a tree of Elements, its text kept as written (Django's parse_html
+    strips the spaces between words and links)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Element("#document", {})
+        self.open = [self.root]
+
+    def handle_starttag(self, tag, attrs):
+        element = Element(tag, dict(attrs))
+        self.open[-1].children.append(element)
+        if tag not in _VOID:
+            self.open.append(element)
+
+    def handle_startendtag(self, tag, attrs):
+        self.open[-1].children.append(Element(tag, dict(attrs)))
+
+    def handle_endtag(self, tag):
+        for depth in range(len(self.open) - 1, 0, -1):
+            if self.open[depth].name == tag:
+                del self.open[depth:]
+                return
+
+    def handle_data(self, data):
+        self.open[-1].children.append(data)
+
+
+def dom(response) -> Element:
+    builder = _TreeBuilder()
+    builder.feed(response.content.decode())
+    builder.close()
+    return builder.root
+
+
+def walk(node: Element, ancestors: tuple = ()):
+    """Every element under ``node`` with its ancestors, outermost first."""
+    yield node, ancestors
+    for child in node.children:
+        if isinstance(child, Element):
+            yield from walk(child, (*ancestors, node))
+
+
+def children(node: Element) -> list[Element]:
+    return [child for child in node.children if isinstance(child, Element)]
+
+
+def attribute(node: Element, name: str) -> str | None:
+    return node.attributes.get(name)
+
+
+def classes(node: Element) -> list[str]:
+    return (attribute(node, "class") or "").split()
+
+
+def raw_text(node: Element) -> str:
+    parts = []
+    for child in node.children:
+        if isinstance(child, str):
+            parts.append(child)
+        elif child.name in _BLOCKS:
+            parts.append(f" {raw_text(child)} ")
+        else:
+            parts.append(raw_text(child))
+    return "".join(parts)
+
+
+def text(node: Element) -> str:
+    """The text a reader sees, whitespace collapsed."""
+    return " ".join(raw_text(node).split())
+
+
+def control(response, name: str) -> tuple[Element, tuple]:
+    """The input, textarea or select named ``name``, and its ancestors."""
+    for node, ancestors in walk(dom(response)):
+        if node.name in {"input", "textarea", "select"} and attribute(node, "name") == name:
+            return node, ancestors
+    raise AssertionError(f"no field {name} on the page")
+
+
+def value_of(response, name: str) -> str:
+    node, _ = control(response, name)
+    if node.name == "textarea":
+        return raw_text(node).removeprefix("\n")  # HTML drops a textarea's first newline
+    return attribute(node, "value") or ""
+
+
+def errors_beside(response, name: str) -> list[str]:
+    """The errors shown in the box that holds the field (its div.field or table cell)."""
+    _, ancestors = control(response, name)
+    box = next(
+        ancestor
+        for ancestor in reversed(ancestors)
+        if ancestor.name == "td" or "field" in classes(ancestor)
+    )
+    return [
+        text(item)
+        for node, _ in walk(box)
+        if node.name == "ul" and "errorlist" in classes(node)
+        for item in children(node)
+    ]
+
+
+def form_errors(response) -> list[str]:
+    """The errors shown above the form (not beside a field)."""
+    return [
+        text(node)
+        for node, _ in walk(dom(response))
+        if node.name == "div" and {"notice", "error"} <= set(classes(node))
+    ]
+
+
+def shown_messages(response) -> list[str]:
+    return [
+        text(item)
+        for node, _ in walk(dom(response))
+        if node.name == "ul" and "messages" in classes(node)
+        for item in children(node)
+    ]
+
+
+def row_of(response, cell_text: str) -> str:
+    """The text of the first table row that has a cell reading ``cell_text``."""
+    for node, _ in walk(dom(response)):
+        if node.name == "tr":
+            cells = children(node)
+            if any(cell.name in {"td", "th"} and text(cell) == cell_text for cell in cells):
+                return text(node)
+    raise AssertionError(f"no row with a cell {cell_text!r}")
+
+
+def assert_redirects_with_token(response, path: str) -> str:
+    """A 303 to ``path`` carrying the write's consistency token; returns the Location."""
+    assert response.status_code == 303, response.content.decode()[:2000]
+    token = response["X-Consistency-Token"]
+    assert re.fullmatch(r"qm1-\d+", token)
+    location = response["Location"]
+    parts = urlsplit(location)
+    assert parts.path == path
+    assert parse_qs(parts.query) == {"consistency": [token]}
+    return location
+
+
+def submit(reference: str) -> None:
+    services.handle(commands.SubmitOrder(reference))
+
+
+def cancel(reference: str) -> None:
+    services.handle(commands.CancelOrder(reference))
+
+
+def assert_refused_form(response) -> None:
+    assert response.status_code == 200
+    assert "X-Consistency-Token" not in response
+    assert 'method="post"' in response.content.decode()
+
+
+# --- the order form ------------------------------------------------------------------
+
+
+def order_form(
+    *lines: tuple[str, str],
+    reference: str = "web-1",
+    customer: str = "Ada Lovelace",
+    address: str = "12 St James's Square\nLondon",
+    rows: int | None = None,
+) -> dict[str, str]:
+    """The order form's POST data; ``rows`` (default: lines + 1) includes empty rows."""
+    rows = len(lines) + 1 if rows is None else rows
+    data = {
+        "reference": reference,
+        "customer": customer,
+        "shipping_address": address,
+        "lines-TOTAL_FORMS": str(rows),
+        "lines-INITIAL_FORMS": "0",
+        "lines-MIN_NUM_FORMS": "0",
+        "lines-MAX_NUM_FORMS": "1000",
+    }
+    for index in range(rows):
+        sku, qty = lines[index] if index < len(lines) else ("", "")
+        data[f"lines-{index}-sku"] = sku
+        data[f"lines-{index}-qty"] = qty
+    return data
+
+
+def test_the_order_form_starts_with_two_empty_rows(staff):
+    response = staff.get("/orders/new/")
+
+    assert response.status_code == 200
+    assert value_of(response, "lines-TOTAL_FORMS") == "2"
+    assert value_of(response, "lines-0-sku") == ""
+    assert value_of(response, "lines-1-qty") == ""
+    with pytest.raises(AssertionError):
+        control(response, "lines-2-sku")
+
+
+def test_placing_an_order_redirects_to_its_page_with_the_consistency_token(staff):
+    add_batch("depot-lamps", "LAMP", 10)
+    add_batch("ship-chairs", "CHAIR", 10, TOMORROW)
+
+    response = staff.post("/orders/new/", order_form(("LAMP", "2"), ("CHAIR", "3")))
+
+    location = assert_redirects_with_token(response, "/orders/web-1/")
+    order = Order.objects.get(reference="web-1")
+    assert (order.customer_name, order.status) == ("Ada Lovelace", "pending")
+    assert order.shipping_address == "12 St James's Square\nLondon"
+    assert sorted(order.lines.values_list("product_id", "quantity")) == [
+        ("CHAIR", 3),
+        ("LAMP", 2),
+    ]
+    page = staff.get(location)
+    assert page.status_code == 200
+    assert shown_messages(page) == ["Order web-1 placed."]
+    assert "Order web-1" in text(dom(page))
+    assert row_of(page, "LAMP").startswith("LAMP LAMP 2")
+    assert "Not allocated" in row_of(page, "CHAIR")
+
+
+def test_empty_rows_of_the_order_form_are_ignored(staff):
+    add_batch("b1", "LAMP", 10)
+    data = order_form(("", ""), ("LAMP", "4"), rows=4)
+
+    response = staff.post("/orders/new/", data)
+
+    assert_redirects_with_token(response, "/orders/web-1/")
+    assert list(OrderLine.objects.values_list("product_id", "quantity")) == [("LAMP", 4)]
+
+
+def test_an_order_without_a_reference_gets_one(staff):
+    add_batch("b1", "LAMP", 10)
+
+    response = staff.post("/orders/new/", order_form(("LAMP", "1"), reference=""))
+
+    reference = Order.objects.get().reference
+    assert reference.startswith("ORD-")
+    location = assert_redirects_with_token(response, f"/orders/{reference}/")
+    assert shown_messages(staff.get(location)) == [f"Order {reference} placed."]
+
+
+def test_add_line_shows_one_more_row_keeps_the_input_and_writes_nothing(staff):
+    add_batch("b1", "LAMP", 10)
+    data = {**order_form(("LAMP", "2"), rows=2), "add_line": "1"}
+    before = database_state()
+
+    response = staff.post("/orders/new/", data)
+
+    assert response.status_code == 200
+    assert value_of(response, "lines-TOTAL_FORMS") == "3"
+    assert value_of(response, "lines-2-sku") == ""
+    assert value_of(response, "lines-0-sku") == "LAMP"
+    assert value_of(response, "lines-0-qty") == "2"
+    assert value_of(response, "customer") == "Ada Lovelace"
+    assert value_of(response, "shipping_address") == "12 St James's Square\nLondon"
+    # The rows are not judged yet: the new empty row is no error.
+    assert errors_beside(response, "lines-2-sku") == []
+    assert database_state() == before
+
+
+def test_an_unknown_sku_is_shown_beside_its_line_and_nothing_is_written(staff):
+    add_batch("b1", "LAMP", 10)
+    before = database_state()
+
+    response = staff.post("/orders/new/", order_form(("NOPE", "2"), ("LAMP", "1")))
+
+    assert_refused_form(response)
+    assert errors_beside(response, "lines-0-sku") == ["Invalid sku NOPE"]
+    assert errors_beside(response, "lines-1-sku") == []
+    assert value_of(response, "lines-0-sku") == "NOPE"
+    assert value_of(response, "lines-1-sku") == "LAMP"
+    assert value_of(response, "reference") == "web-1"
+    assert database_state() == before
+
+
+def test_a_refused_line_after_an_empty_row_is_marked_on_its_own_row(staff):
+    add_batch("b1", "LAMP", 10)
+    before = database_state()
+    data = order_form(("", ""), ("NOPE", "2"), rows=3)
+
+    response = staff.post("/orders/new/", data)
+
+    assert_refused_form(response)
+    assert errors_beside(response, "lines-0-sku") == []
+    assert errors_beside(response, "lines-1-sku") == ["Invalid sku NOPE"]
+    assert database_state() == before
+
+
+def test_a_line_quantity_of_zero_is_shown_beside_its_quantity(staff):
+    add_batch("b1", "LAMP", 10)
+    before = database_state()
+
+    response = staff.post("/orders/new/", order_form(("LAMP", "0")))
+
+    assert_refused_form(response)
+    assert errors_beside(response, "lines-0-qty") == ["Quantity must be positive"]
+    assert errors_beside(response, "lines-0-sku") == []
+    assert value_of(response, "lines-0-qty") == "0"
+    assert database_state() == before
+
+
+def test_a_line_quantity_that_is_not_a_number_is_refused_by_the_form(staff):
+    add_batch("b1", "LAMP", 10)
+    before = database_state()
+
+    response = staff.post("/orders/new/", order_form(("LAMP", "two")))
+
+    assert_refused_form(response)
+    assert errors_beside(response, "lines-0-qty") == ["Enter a whole number."]
+    assert value_of(response, "lines-0-qty") == "two"
+    assert database_state() == before
+
+
+def test_a_blank_customer_is_shown_beside_the_customer(staff):
+    add_batch("b1", "LAMP", 10)
+    before = database_state()
+
+    missing = staff.post("/orders/new/", order_form(("LAMP", "1"), customer=""))
+    blank = staff.post("/orders/new/", order_form(("LAMP", "1"), customer="   "))
+
+    assert_refused_form(missing)
+    assert errors_beside(missing, "customer") == ["This field is required."]
+    assert_refused_form(blank)
+    assert errors_beside(blank, "customer") == ["Customer must not be blank"]
+    assert value_of(blank, "lines-0-sku") == "LAMP"
+    assert database_state() == before
+
+
+def test_a_duplicate_order_reference_is_shown_beside_the_reference(staff):
+    add_batch("b1", "LAMP", 10)
+    place("web-1", ("LAMP", 1))
+    before = database_state()
+
+    response = staff.post("/orders/new/", order_form(("LAMP", "2")))
+
+    assert_refused_form(response)
+    assert errors_beside(response, "reference") == ["Order web-1 already exists"]
+    assert database_state() == before
+
+
+def test_the_same_sku_on_two_lines_is_refused_above_the_lines(staff):
+    add_batch("b1", "LAMP", 10)
+    before = database_state()
+
+    response = staff.post("/orders/new/", order_form(("LAMP", "1"), ("LAMP", "2")))
+
+    assert_refused_form(response)
+    assert form_errors(response) == ["SKU LAMP appears on more than one line"]
+    assert database_state() == before
+
+
+# --- submitting and cancelling -------------------------------------------------------
+
+
+def test_the_submit_page_asks_to_confirm_without_writing(staff):
+    add_batch("b1", "LAMP", 10)
+    place("o1", ("LAMP", 1))
+    before = database_state()
+
+    response = staff.get("/orders/o1/submit/")
+
+    assert response.status_code == 200
+    assert "Submit order o1" in text(dom(response))
+    assert database_state() == before
+
+
+def test_submitting_an_order_shows_the_batches_of_its_lines(staff):
+    add_batch("depot-lamps", "LAMP", 10)
+    add_batch("ship-lamps", "LAMP", 10, TOMORROW)
+    add_batch("ship-chairs", "CHAIR", 10, TOMORROW)
+    add_batch("depot-tables", "TABLE", 1)
+    place("o1", ("LAMP", 2), ("CHAIR", 3), ("TABLE", 5))
+
+    response = staff.post("/orders/o1/submit/")
+
+    location = assert_redirects_with_token(response, "/orders/o1/")
+    assert Order.objects.get(reference="o1").status == "submitted"
+    page = staff.get(location)
+    assert shown_messages(page) == ["Order o1 submitted."]
+    assert "depot-lamps (warehouse)" in row_of(page, "LAMP")
+    assert "ship-chairs (arrives" in row_of(page, "CHAIR")
+    assert "Out of stock" in row_of(page, "TABLE")
+    assert "2 of 3 lines" in text(dom(page))
+
+
+def test_submitting_an_empty_order_is_refused_and_writes_nothing(staff):
+    place("o1")
+    before = database_state()
+
+    response = staff.post("/orders/o1/submit/")
+
+    assert_refused_form(response)
+    assert form_errors(response) == ["Cannot submit empty order"]
+    assert database_state() == before
+
+
+def test_submitting_a_submitted_order_is_refused(staff):
+    add_batch("b1", "LAMP", 10)
+    place("o1", ("LAMP", 1))
+    submit("o1")
+    before = database_state()
+
+    response = staff.post("/orders/o1/submit/")
+
+    assert_refused_form(response)
+    assert form_errors(response) == ["Order o1 is already submitted"]
+    assert database_state() == before
+
+
+def test_cancelling_an_order_releases_its_stock(staff):
+    add_batch("b1", "LAMP", 10)
+    place("o1", ("LAMP", 4))
+    submit("o1")
+    assert allocation_of("o1", "LAMP") == "b1"
+
+    response = staff.post("/orders/o1/cancel/")
+
+    location = assert_redirects_with_token(response, "/orders/o1/")
+    assert allocation_of("o1", "LAMP") is None
+    page = staff.get(location)
+    assert shown_messages(page) == ["Order o1 cancelled."]
+    assert "Cancelled" in text(dom(page))
+    assert "b1" not in row_of(page, "LAMP")
+
+
+@pytest.mark.parametrize("action", ["submit", "cancel"])
+def test_a_cancelled_order_refuses_every_action(staff, action):
+    add_batch("b1", "LAMP", 10)
+    place("o1", ("LAMP", 1))
+    cancel("o1")
+    before = database_state()
+
+    response = staff.post(f"/orders/o1/{action}/")
+
+    assert_refused_form(response)
+    assert form_errors(response) == ["Order o1 is cancelled"]
+    assert database_state() == before
+
+
+@pytest.mark.parametrize("action", ["submit", "cancel"])
+def test_an_action_on_an_unknown_order_is_not_found(staff, action):
+    before = database_state()
+
+    response = staff.post(f"/orders/nope/{action}/")
+
+    assert response.status_code == 404
+    assert form_errors(response) == ["Unknown order nope"]
+    assert database_state() == before
+
+
+def test_an_order_reference_with_a_slash_works_end_to_end(staff):
+    add_batch("b1", "LAMP", 10)
+    response = staff.post("/orders/new/", order_form(("LAMP", "1"), reference="2026/07"))
+    location = assert_redirects_with_token(response, "/orders/2026/07/")
+    assert "Order 2026/07" in text(dom(staff.get(location)))
+
+    response = staff.post("/orders/2026/07/submit/")
+
+    assert_redirects_with_token(response, "/orders/2026/07/")
+    assert allocation_of("2026/07", "LAMP") == "b1"
+
+
+# --- receiving a batch ----------------------------------------------------------------
+
+
+def batch_form(ref="b1", sku="LAMP", qty="10", eta="") -> dict[str, str]:
+    return {"ref": ref, "sku": sku, "qty": qty, "eta": eta}
+
+
+def test_receiving_a_batch_shows_it_on_the_stock_page(staff):
+    response = staff.post("/batches/new/", batch_form(eta=TOMORROW.isoformat()))
+
+    assert response.status_code == 303
+    assert re.fullmatch(r"qm1-\d+", response["X-Consistency-Token"])
+    assert urlsplit(response["Location"]).path == "/stock/"
+    batch = Batch.objects.get(reference="b1")
+    assert (batch.product_id, batch.purchased_quantity, batch.eta) == ("LAMP", 10, TOMORROW)
+    assert Product.objects.get(sku="LAMP").name == "LAMP"
+    page = staff.get(response["Location"])
+    assert shown_messages(page) == ["Batch b1 received: 10 x LAMP."]
+    assert row_of(page, "b1").startswith("b1 Arrives")
+    assert 'id="sku-LAMP"' in page.content.decode()
+
+
+def test_a_batch_without_eta_is_warehouse_stock(staff):
+    response = staff.post("/batches/new/", batch_form())
+
+    assert response.status_code == 303
+    assert Batch.objects.get(reference="b1").eta is None
+    assert row_of(staff.get("/stock/"), "b1") == "b1 Warehouse 10 0 10 Change quantity"
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        (batch_form(qty="0"), "qty", "Quantity must be positive"),
+        (batch_form(qty="-3"), "qty", "Quantity must be positive"),
+        (batch_form(qty="ten"), "qty", "Enter a whole number."),
+        (batch_form(sku=""), "sku", "This field is required."),
+        (batch_form(sku="  "), "sku", "SKU must not be blank"),
+        (batch_form(ref=""), "ref", "This field is required."),
+        (batch_form(eta="next week"), "eta", "Enter a valid date."),
+    ],
+)
+def test_a_refused_batch_shows_the_error_beside_its_field(staff, data, field, message):
+    before = database_state()
+
+    response = staff.post("/batches/new/", data)
+
+    assert_refused_form(response)
+    assert errors_beside(response, field) == [message]
+    for name in ("ref", "sku", "qty", "eta"):
+        assert value_of(response, name) == data[name]
+    assert database_state() == before
+
+
+def test_a_duplicate_batch_reference_is_shown_beside_the_reference(staff):
+    add_batch("b1", "LAMP", 10)
+    before = database_state()
+
+    response = staff.post("/batches/new/", batch_form(sku="CHAIR", qty="5"))
+
+    assert_refused_form(response)
+    assert errors_beside(response, "ref") == ["Batch b1 already exists"]
+    assert value_of(response, "sku") == "CHAIR"
+    assert database_state() == before
+
+
+# --- changing a batch's quantity ------------------------------------------------------
+
+
+def test_reducing_a_batch_allocates_its_lines_again_and_says_so(staff):
+    add_batch("depot", "LAMP", 10)
+    add_batch("ship", "LAMP", 10, TOMORROW)
+    place("o1", ("LAMP", 8))
+    submit("o1")
+    assert allocation_of("o1", "LAMP") == "depot"
+
+    response = staff.post("/batches/depot/quantity/", {"qty": "5"})
+
+    assert response.status_code == 303
+    assert re.fullmatch(r"qm1-\d+", response["X-Consistency-Token"])
+    assert urlsplit(response["Location"]).path == "/stock/"
+    assert allocation_of("o1", "LAMP") == "ship"
+    page = staff.get(response["Location"])
+    assert shown_messages(page) == ["Batch depot now holds 5. 1 line(s) were allocated again."]
+    assert row_of(page, "depot") == "depot Warehouse 5 0 5 Change quantity"
+    assert row_of(page, "ship").endswith("10 8 2 Change quantity")
+
+
+def test_raising_a_batch_moves_nothing(staff):
+    add_batch("depot", "LAMP", 10)
+    place("o1", ("LAMP", 8))
+    submit("o1")
+
+    response = staff.post("/batches/depot/quantity/", {"qty": "20"})
+
+    assert response.status_code == 303
+    assert allocation_of("o1", "LAMP") == "depot"
+    page = staff.get(response["Location"])
+    assert shown_messages(page) == ["Batch depot now holds 20."]
+    assert row_of(page, "depot") == "depot Warehouse 20 8 12 Change quantity"
+
+
+@pytest.mark.parametrize(
+    ("qty", "message"), [("0", "Quantity must be positive"), ("", "This field is required.")]
+)
+def test_a_refused_batch_quantity_is_shown_beside_the_quantity(staff, qty, message):
+    add_batch("b1", "LAMP", 10)
+    before = database_state()
+
+    response = staff.post("/batches/b1/quantity/", {"qty": qty})
+
+    assert_refused_form(response)
+    assert errors_beside(response, "qty") == [message]
+    assert value_of(response, "qty") == qty
+    assert database_state() == before
+
+
+def test_changing_an_unknown_batch_is_not_found(staff):
+    add_batch("b1", "LAMP", 10)
+    before = database_state()
+
+    assert staff.get("/batches/nope/quantity/").status_code == 404
+    response = staff.post("/batches/nope/quantity/", {"qty": "5"})
+
+    assert response.status_code == 404
+    assert "Unknown batch nope" in text(dom(response))
+    assert database_state() == before
+
+
+def test_the_batch_forms_put_the_token_before_the_fragment(staff):
+    response = staff.post("/batches/new/", batch_form())
+
+    location = urlsplit(response["Location"])
+    assert (location.path, location.fragment) == ("/stock/", "sku-LAMP")
+    assert parse_qs(location.query) == {"consistency": [response["X-Consistency-Token"]]}
+
+    changed = staff.post("/batches/b1/quantity/", {"qty": "4"})
+
+    location = urlsplit(changed["Location"])
+    assert (location.path, location.fragment) == ("/stock/", "sku-LAMP")
+    assert parse_qs(location.query) == {"consistency": [changed["X-Consistency-Token"]]}
+
+
+# --- allocating -----------------------------------------------------------------------
+
+
+def allocate_form(orderid="o1", sku="LAMP", qty="3") -> dict[str, str]:
+    return {"orderid": orderid, "sku": sku, "qty": qty}
+
+
+def test_the_allocate_form_takes_the_order_and_sku_from_the_link(staff):
+    response = staff.get("/allocate/", {"orderid": "o1", "sku": "LAMP"})
+
+    assert response.status_code == 200
+    assert value_of(response, "orderid") == "o1"
+    assert value_of(response, "sku") == "LAMP"
+
+
+def test_allocating_to_a_new_order_shows_the_line_and_its_batch(staff):
+    add_batch("depot", "LAMP", 10)
+
+    response = staff.post("/allocate/", allocate_form())
+
+    location = assert_redirects_with_token(response, "/orders/o1/")
+    assert allocation_of("o1", "LAMP") == "depot"
+    assert Order.objects.get(reference="o1").status == "submitted"
+    page = staff.get(location)
+    assert shown_messages(page) == ["Allocated 3 x LAMP from batch depot."]
+    assert "depot (warehouse)" in row_of(page, "LAMP")
+
+
+def test_allocating_out_of_stock_succeeds_and_says_so(staff):
+    add_batch("depot", "LAMP", 10)
+
+    response = staff.post("/allocate/", allocate_form(qty="30"))
+
+    location = assert_redirects_with_token(response, "/orders/o1/")
+    assert allocation_of("o1", "LAMP") is None
+    assert event_names()[-1] == "OutOfStock"
+    page = staff.get(location)
+    assert shown_messages(page) == ["Out of stock: 30 x LAMP stays unallocated."]
+    assert "Out of stock" in row_of(page, "LAMP")
+
+
+def test_allocating_an_allocated_line_again_changes_nothing_and_says_so(staff):
+    add_batch("depot", "LAMP", 10)
+    services.handle(commands.Allocate("o1", "LAMP", 3))
+    events_before = event_names()
+
+    response = staff.post("/allocate/", allocate_form())
+
+    location = assert_redirects_with_token(response, "/orders/o1/")
+    assert event_names() == events_before
+    page = staff.get(location)
+    assert shown_messages(page) == ["LAMP was already allocated to order o1."]
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        (allocate_form(sku="NOPE"), "sku", "Invalid sku NOPE"),
+        (allocate_form(qty="0"), "qty", "Quantity must be positive"),
+        (allocate_form(qty="1.5"), "qty", "Enter a whole number."),
+        (allocate_form(orderid=""), "orderid", "This field is required."),
+        (allocate_form(orderid=" "), "orderid", "Order reference must not be blank"),
+    ],
+)
+def test_a_refused_allocation_shows_the_error_beside_its_field(staff, data, field, message):
+    add_batch("depot", "LAMP", 10)
+    before = database_state()
+
+    response = staff.post("/allocate/", data)
+
+    assert_refused_form(response)
+    assert errors_beside(response, field) == [message]
+    for name in ("orderid", "sku", "qty"):
+        assert value_of(response, name) == data[name]
+    assert database_state() == before
+
+
+def test_allocating_to_a_cancelled_order_is_refused(staff):
+    add_batch("depot", "LAMP", 10)
+    place("o1")
+    cancel("o1")
+    before = database_state()
+
+    response = staff.post("/allocate/", allocate_form())
+
+    assert_refused_form(response)
+    assert errors_beside(response, "orderid") == ["Order o1 is cancelled"]
+    assert value_of(response, "orderid") == "o1"
+    assert database_state() == before
+
+
+def test_a_different_quantity_for_an_existing_line_is_shown_beside_the_quantity(staff):
+    add_batch("depot", "LAMP", 10)
+    services.handle(commands.Allocate("o1", "LAMP", 3))
+    before = database_state()
+
+    response = staff.post("/allocate/", allocate_form(qty="4"))
+
+    assert_refused_form(response)
+    assert errors_beside(response, "qty") == ["Order o1 already has a line of 3 LAMP"]
+    assert database_state() == before
+
+
+# --- CSRF, permissions, hostile input ---------------------------------------------------
+
+
+def arrange_every_form():
+    """An order and a batch for the write URLs below to act on."""
+    add_batch("b1", "LAMP", 10)
+    place("o1", ("LAMP", 1))
+
+
+WRITE_POSTS = [
+    ("/orders/new/", order_form(("LAMP", "1"), reference="o2")),
+    ("/orders/o1/submit/", {}),
+    ("/orders/o1/cancel/", {}),
+    ("/batches/new/", batch_form(ref="b2")),
+    ("/batches/b1/quantity/", {"qty": "3"}),
+    ("/allocate/", allocate_form(orderid="o3")),
+]
+
+
+@pytest.mark.parametrize(("path", "data"), WRITE_POSTS)
+def test_a_post_without_csrf_token_is_forbidden_and_writes_nothing(path, data):
+    arrange_every_form()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(make_user("staff"))
+    before = database_state()
+
+    response = client.post(path, data)
+
+    assert response.status_code == 403
+    assert "CSRF" in response.content.decode()
+    assert database_state() == before
+
+
+def test_the_forms_carry_a_csrf_token(staff):
+    arrange_every_form()
+    for path in ("/orders/new/", "/orders/o1/submit/", "/batches/new/", "/allocate/"):
+        response = staff.get(path)
+        assert value_of(response, "csrfmiddlewaretoken"), path
+
+
+@pytest.mark.parametrize(("path", "data"), WRITE_POSTS)
+def test_a_viewer_may_not_post_any_form(as_role, path, data):
+    arrange_every_form()
+    viewer = as_role("viewer")
+    before = database_state()
+
+    response = viewer.post(path, data)
+
+    assert response.status_code == 403
+    assert database_state() == before
+
+
+@pytest.mark.parametrize("path", [path for path, _ in WRITE_POSTS])
+def test_a_viewer_may_not_open_any_form(as_role, path):
+    arrange_every_form()
+
+    response = as_role("viewer").get(path)
+
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(("path", "data"), WRITE_POSTS)
+def test_a_clerk_may_post_every_form(as_role, path, data):
+    """The other side of the viewer's 403s: the clerks' permissions are enough."""
+    arrange_every_form()
+    before = database_state()
+
+    response = as_role("clerk").post(path, data)
+
+    assert response.status_code == 303
+    assert database_state() != before
+
+
+def test_a_viewer_sees_no_write_buttons_or_links(as_role):
+    arrange_every_form()
+    viewer, staff = as_role("viewer"), as_role("staff")
+    write_marks = [
+        "Submit order",
+        "Cancel order",
+        "/orders/o1/submit/",
+        "/orders/o1/cancel/",
+        "/allocate/",
+        "/batches/new/",
+        "/batches/b1/quantity/",
+        "/orders/new/",
+        "Receive a batch",
+        "Change quantity",
+    ]
+
+    for path in ("/orders/o1/", "/stock/", "/orders/"):
+        viewer_page = viewer.get(path).content.decode()
+        staff_page = staff.get(path).content.decode()
+        assert [mark for mark in write_marks if mark in viewer_page] == [], path
+        assert any(mark in staff_page for mark in write_marks), path
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/orders/new/",
+        "/orders/o1/submit/",
+        "/batches/new/",
+        "/batches/b1/quantity/",
+        "/allocate/",
+        "/orders/",
+        "/orders/o1/",
+        "/stock/",
+        "/read-models/",
+    ],
+)
+def test_anonymous_users_are_sent_to_log_in(as_role, path):
+    response = as_role("anonymous").get(path)
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/accounts/login/?next={path}"
+
+
+@pytest.mark.parametrize(("path", "data"), WRITE_POSTS)
+def test_anonymous_posts_write_nothing(as_role, path, data):
+    arrange_every_form()
+    before = database_state()
+
+    response = as_role("anonymous").post(path, data)
+
+    assert response.status_code == 302
+    assert urlsplit(response["Location"]).path == "/accounts/login/"
+    assert database_state() == before
+
+
+def test_the_login_page_keeps_where_to_go_next(as_role):
+    response = as_role("anonymous").get("/accounts/login/", {"next": "/stock/"})
+
+    assert response.status_code == 200
+    assert value_of(response, "next") == "/stock/"
+
+
+def test_the_home_page_redirects_to_the_orders(staff):
+    response = staff.get("/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/orders/"
+
+
+def test_html_in_a_customer_name_is_shown_as_text(staff):
+    add_batch("b1", "LAMP", 10)
+    hostile = "<script>alert(1)</script>"
+    response = staff.post(
+        "/orders/new/",
+        order_form(("LAMP", "1"), customer=hostile, address='<img src=x onerror="alert(2)">'),
+    )
+    assert response.status_code == 303
+
+    for path in ("/orders/", "/orders/web-1/"):
+        page = staff.get(path).content.decode()
+        assert hostile not in page, path
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page, path
+        assert "<img src=x" not in page, path
+
+
+def test_html_in_a_refused_input_is_shown_as_text(staff):
+    hostile = "<script>alert(1)</script>"
+
+    response = staff.post("/orders/new/", order_form((hostile, "1")))
+
+    assert_refused_form(response)
+    page = response.content.decode()
+    assert hostile not in page
+    assert errors_beside(response, "lines-0-sku") == [f"Invalid sku {hostile}"]

@@ -1,0 +1,633 @@
+"""The read pages: the order list (filters, search, sort, pages), an order, the stock,
+the read models' state, and how fresh each answer is (headers, the stale notice)."""
+
+import datetime
+from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from orders_read import refresh
+from orders_read.models import RefreshState
+from orders_write import commands, services
+from tests.pages.test_forms import (
+    attribute,
+    children,
+    classes,
+    dom,
+    shown_messages,
+    text,
+    walk,
+)
+from tests.write.conftest import LATER, TOMORROW, add_batch, place
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+# --- reading the pages -------------------------------------------------------------
+
+
+def table_rows(response, label: str | None = None) -> list[list[str]]:
+    """The cells' texts of each body row of the page's first table, or of the table
+    labelled ``label``."""
+    for node, _ in walk(dom(response)):
+        if node.name != "table" or (label and attribute(node, "aria-label") != label):
+            continue
+        body = next(child for child in children(node) if child.name == "tbody")
+        rows = [row for row in children(body) if row.name == "tr"]
+        return [[text(cell) for cell in children(row)] for row in rows]
+    return []
+
+
+def references(response) -> list[str]:
+    return [row[0] for row in table_rows(response)]
+
+
+def links(response) -> dict[str, str]:
+    """Each link's text and href."""
+    return {
+        text(node): attribute(node, "href") for node, _ in walk(dom(response)) if node.name == "a"
+    }
+
+
+def buttons(response) -> list[str]:
+    return [text(node) for node, _ in walk(dom(response)) if node.name == "button"]
+
+
+def empty_notice(response) -> str:
+    return next(
+        text(node)
+        for node, _ in walk(dom(response))
+        if node.name == "p" and "empty" in classes(node)
+    )
+
+
+def product(sku: str, price: str, name: str | None = None) -> None:
+    services.handle(commands.CreateProduct(sku=sku, name=name or sku.title(), price=Decimal(price)))
+
+
+def submit(reference: str):
+    return services.handle(commands.SubmitOrder(reference))
+
+
+def cancel(reference: str):
+    return services.handle(commands.CancelOrder(reference))
+
+
+def place_many(settings, count: int, **kwargs) -> None:
+    """``count`` orders o01, o02, ... (placed in that order), the views refreshed once."""
+    settings.READ_MODEL_REFRESH = "async"
+    for number in range(1, count + 1):
+        place(f"o{number:02}", **kwargs)
+    settings.READ_MODEL_REFRESH = "sync"
+    refresh.refresh(refresh.UNITS)
+
+
+# --- the order list ------------------------------------------------------------------
+
+
+def test_the_order_list_shows_each_order_newest_first_with_its_totals(staff):
+    product("LAMP", "12.50")
+    add_batch("b1", "LAMP", 10)
+    place("o1", ("LAMP", 2), customer="Ada Lovelace")
+    place("o2", customer="Grace Hopper")
+    submit("o1")
+
+    response = staff.get("/orders/")
+
+    assert response.status_code == 200
+    rows = table_rows(response)
+    assert [row[:7] for row in rows] == [
+        ["o2", "Grace Hopper", "Pending", "0", "0 / 0", "0", "0.00"],
+        ["o1", "Ada Lovelace", "Submitted", "1", "1 / 1", "2", "25.00"],
+    ]
+    assert links(response)["o1"] == "/orders/o1/"
+    assert "Page 1 of 1 · 2 orders" in text(dom(response))
+
+
+def test_the_order_list_filters_by_status(staff):
+    add_batch("b1", "LAMP", 10)
+    place("pending-1", ("LAMP", 1))
+    place("submitted-1", ("LAMP", 1))
+    place("cancelled-1", ("LAMP", 1))
+    submit("submitted-1")
+    cancel("cancelled-1")
+
+    for status in ("pending", "submitted", "cancelled"):
+        response = staff.get("/orders/", {"status": status})
+        assert references(response) == [f"{status}-1"]
+        selected = [
+            attribute(node, "value")
+            for node, _ in walk(dom(response))
+            if node.name == "option" and "selected" in node.attributes
+        ]
+        assert status in selected
+
+
+def test_the_order_list_searches_references_and_customers_in_any_case(staff):
+    place("web-1", customer="Ada Lovelace")
+    place("web-2", customer="Grace Hopper")
+    place("shop-3", customer="Alan Turing")
+
+    by_customer = staff.get("/orders/", {"search": "hopper"})
+    by_reference = staff.get("/orders/", {"search": "WEB"})
+
+    assert references(by_customer) == ["web-2"]
+    assert references(by_reference) == ["web-2", "web-1"]
+    search_box = next(
+        node for node, _ in walk(dom(by_customer)) if attribute(node, "name") == "search"
+    )
+    assert attribute(search_box, "value") == "hopper"
+
+
+def test_the_order_list_sorts_by_a_column_either_way(staff):
+    place("b-order", customer="Zed")
+    place("c-order", customer="Amy")
+    place("a-order", customer="Bob")
+
+    assert references(staff.get("/orders/", {"ordering": "reference"})) == [
+        "a-order",
+        "b-order",
+        "c-order",
+    ]
+    assert references(staff.get("/orders/", {"ordering": "-reference"})) == [
+        "c-order",
+        "b-order",
+        "a-order",
+    ]
+    assert references(staff.get("/orders/", {"ordering": "customer_name"})) == [
+        "c-order",
+        "a-order",
+        "b-order",
+    ]
+    assert references(staff.get("/orders/")) == ["a-order", "c-order", "b-order"]
+
+
+def test_the_order_list_shows_25_orders_a_page(staff, settings):
+    place_many(settings, 30)
+
+    first = staff.get("/orders/", {"ordering": "reference"})
+    second = staff.get("/orders/", {"ordering": "reference", "page": "2"})
+
+    assert references(first) == [f"o{number:02}" for number in range(1, 26)]
+    assert references(second) == [f"o{number:02}" for number in range(26, 31)]
+    assert "Page 1 of 2 · 30 orders" in text(dom(first))
+    assert "Page 2 of 2 · 30 orders" in text(dom(second))
+
+
+def test_page_links_keep_the_filters(staff, settings):
+    place_many(settings, 30, customer="Ada Lovelace")
+    place("other", customer="Grace Hopper")
+    token = services.handle(commands.CancelOrder("other")).consistency_token
+
+    first = staff.get("/orders/", {"search": "ada", "ordering": "reference", "consistency": token})
+    next_link = links(first)["Next →"]
+    second = staff.get(f"/orders/{next_link}")
+    previous_link = links(second)["← Previous"]
+
+    assert parse_qs(urlsplit(next_link).query) == {
+        "search": ["ada"],
+        "ordering": ["reference"],
+        "page": ["2"],
+    }
+    assert "Next →" not in links(second)
+    assert references(second) == [f"o{number:02}" for number in range(26, 31)]
+    assert parse_qs(urlsplit(previous_link).query) == {
+        "search": ["ada"],
+        "ordering": ["reference"],
+        "page": ["1"],
+    }
+    assert "← Previous" not in links(first)
+
+
+@pytest.mark.parametrize(("page", "shown"), [("99", "Page 2 of 2"), ("many", "Page 1 of 2")])
+def test_a_page_number_out_of_range_shows_the_nearest_page(staff, settings, page, shown):
+    place_many(settings, 26)
+
+    response = staff.get("/orders/", {"page": page})
+
+    assert response.status_code == 200
+    assert shown in text(dom(response))
+
+
+def test_no_orders_yet_offers_to_place_one(staff):
+    response = staff.get("/orders/")
+
+    assert response.status_code == 200
+    assert table_rows(response) == []
+    assert empty_notice(response) == "No orders yet. Place the first order."
+    assert links(response)["Place the first order"] == "/orders/new/"
+
+
+def test_a_viewer_is_not_offered_to_place_the_first_order(as_role):
+    response = as_role("viewer").get("/orders/")
+
+    assert empty_notice(response) == "No orders yet."
+
+
+def test_no_matching_order_offers_to_show_all(staff):
+    place("o1")
+
+    response = staff.get("/orders/", {"status": "cancelled"})
+
+    assert empty_notice(response) == "No order matches these filters. Show all orders."
+    assert links(response)["Show all orders"] == "/orders/"
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "error"),
+    [
+        (
+            {"status": "lost"},
+            "status",
+            "Select a valid choice. lost is not one of the available choices.",
+        ),
+        (
+            {"ordering": "password"},
+            "ordering",
+            "Select a valid choice. password is not one of the available choices.",
+        ),
+        (
+            {"search": "x" * 256},
+            "search",
+            "Ensure this value has at most 255 characters (it has 256).",
+        ),
+    ],
+)
+def test_a_bad_filter_answers_400_with_a_message(staff, query, field, error):
+    place("o1")
+
+    response = staff.get("/orders/", query)
+
+    assert response.status_code == 400
+    page = text(dom(response))
+    assert "These filters cannot be applied." in page
+    assert f"{field}: {error}" in page
+
+
+# --- one order -----------------------------------------------------------------------
+
+
+def test_an_order_shows_its_lines_and_their_batches(staff):
+    product("LAMP", "12.50", name="Desk lamp")
+    product("CHAIR", "40.00", name="Chair")
+    product("TABLE", "99.99", name="Table")
+    add_batch("depot-lamps", "LAMP", 10)
+    add_batch("ship-chairs", "CHAIR", 10, TOMORROW)
+    services.place_order(
+        commands.PlaceOrder(
+            customer="Ada Lovelace",
+            shipping_address="12 St James's Square\nLondon",
+            lines=(
+                commands.OrderLineInput("LAMP", 2),
+                commands.OrderLineInput("CHAIR", 3),
+                commands.OrderLineInput("TABLE", 1),
+            ),
+            reference="o1",
+        )
+    )
+    submit("o1")
+
+    response = staff.get("/orders/o1/")
+
+    assert response.status_code == 200
+    assert table_rows(response) == [
+        ["CHAIR", "Chair", "3", "40.00", "120.00", "ship-chairs (arrives 25 Nov 2026)"],
+        ["LAMP", "Desk lamp", "2", "12.50", "25.00", "depot-lamps (warehouse)"],
+        ["TABLE", "Table", "1", "99.99", "99.99", "Out of stock"],
+    ]
+    page = text(dom(response))
+    assert "Order o1 Submitted" in page
+    assert "Customer Ada Lovelace" in page
+    assert "Ship to 12 St James's Square London" in page
+    assert "Allocated 2 of 3 lines" in page
+    assert "Total 6 244.99" in page
+    assert "<br>" in response.content.decode()  # the address keeps its lines
+
+
+def test_the_lines_of_a_pending_order_are_not_allocated_yet(staff):
+    add_batch("b1", "LAMP", 10)
+    place("o1", ("LAMP", 2))
+
+    response = staff.get("/orders/o1/")
+
+    assert table_rows(response)[0][-1] == "Not allocated"
+    assert "Out of stock" not in text(dom(response))
+
+
+@pytest.mark.parametrize(
+    ("arrange", "expected"),
+    [
+        (lambda: None, ["Submit order", "Cancel order"]),
+        (lambda: submit("o1"), ["Cancel order"]),
+        (lambda: cancel("o1"), []),
+    ],
+    ids=["pending", "submitted", "cancelled"],
+)
+def test_an_order_offers_only_the_actions_its_status_allows(staff, arrange, expected):
+    add_batch("b1", "LAMP", 10)
+    place("o1", ("LAMP", 2))
+    arrange()
+
+    response = staff.get("/orders/o1/")
+
+    assert [button for button in buttons(response) if button != "Log out"] == expected
+    page = response.content.decode()
+    assert ('action="/orders/o1/submit/"' in page) == ("Submit order" in expected)
+    assert ('action="/orders/o1/cancel/"' in page) == ("Cancel order" in expected)
+    assert ("Allocate a line" in links(response)) == bool(expected)
+
+
+def test_an_order_without_lines_offers_to_allocate_one(staff):
+    place("o1")
+
+    response = staff.get("/orders/o1/")
+
+    assert empty_notice(response) == "This order has no lines. Allocate a line to it."
+    assert links(response)["Allocate a line to it"] == "/allocate/?orderid=o1"
+
+
+def test_an_unknown_order_is_not_found(staff):
+    place("o1")
+
+    response = staff.get("/orders/o2/")
+
+    assert response.status_code == 404
+
+
+# --- stock ---------------------------------------------------------------------------
+
+
+def test_the_stock_page_shows_availability_per_product(staff):
+    product("LAMP", "12.50", name="Desk lamp")
+    add_batch("depot", "LAMP", 10)
+    add_batch("ship", "LAMP", 20, TOMORROW)
+    add_batch("chairs", "CHAIR", 5)
+    services.handle(commands.Allocate("o1", "LAMP", 8))
+
+    response = staff.get("/stock/")
+
+    assert response.status_code == 200
+    products = [row for row in table_rows(response) if row[0]]
+    assert products == [
+        ["CHAIR", "CHAIR", "0.00", "5", "0", "5", "5", "—"],
+        ["LAMP", "Desk lamp", "12.50", "30", "8", "22", "2", "25 Nov 2026"],
+    ]
+    assert 'id="sku-LAMP"' in response.content.decode()
+
+
+def test_the_stock_page_lists_warehouse_batches_first_then_by_eta(staff):
+    add_batch("ship-late", "LAMP", 5, LATER)
+    add_batch("ship-b", "LAMP", 5, TOMORROW)
+    add_batch("ship-a", "LAMP", 5, TOMORROW)
+    add_batch("z-depot", "LAMP", 5)
+    services.handle(commands.Allocate("o1", "LAMP", 3))
+
+    response = staff.get("/stock/")
+
+    assert table_rows(response, label="Batches of LAMP") == [
+        ["z-depot", "Warehouse", "5", "3", "2", "Change quantity"],
+        ["ship-a", "Arrives 25 Nov 2026", "5", "0", "5", "Change quantity"],
+        ["ship-b", "Arrives 25 Nov 2026", "5", "0", "5", "Change quantity"],
+        ["ship-late", "Arrives 4 Dec 2026", "5", "0", "5", "Change quantity"],
+    ]
+    assert links(response)["Change quantity"].startswith("/batches/")
+
+
+def test_a_product_without_batches_says_so(staff):
+    product("LAMP", "12.50")
+
+    response = staff.get("/stock/")
+
+    assert "No batches." in text(dom(response))
+    assert table_rows(response, label="Batches of LAMP") == []
+
+
+def test_no_stock_yet_offers_to_receive_a_batch(staff):
+    response = staff.get("/stock/")
+
+    assert response.status_code == 200
+    assert empty_notice(response) == (
+        "No stock yet. Receive the first batch: a new SKU creates its product."
+    )
+    assert links(response)["Receive the first batch"] == "/batches/new/"
+
+
+@pytest.mark.parametrize("path", ["/orders/", "/stock/", "/read-models/"])
+def test_a_user_without_the_viewers_permissions_may_not_read(as_role, path):
+    assert as_role("nobody").get(path).status_code == 403
+    assert as_role("viewer").get(path).status_code == 200
+
+
+# --- the read models -------------------------------------------------------------------
+
+
+def refresh_counts() -> dict[str, int]:
+    return dict(RefreshState.objects.values_list("unit", "refresh_count"))
+
+
+def test_the_read_models_page_shows_each_view_and_its_state(staff):
+    add_batch("b1", "LAMP", 10)
+
+    response = staff.get("/read-models/")
+
+    assert response.status_code == 200
+    rows = {row[0]: row for row in table_rows(response)}
+    assert sorted(rows) == sorted(refresh.UNITS)
+    counts = refresh_counts()
+    for unit, row in rows.items():
+        assert row[4] == str(counts[unit])
+        assert row[-1] == "Up to date"
+    assert rows["batch_availability"][3] == "1"  # rows
+
+
+def test_the_read_models_page_shows_a_view_that_is_behind(staff, settings):
+    settings.READ_MODEL_REFRESH = "async"
+    place("o1")
+
+    rows = {row[0]: row for row in table_rows(staff.get("/read-models/"))}
+
+    assert rows["order_summary"][-1] == "Behind: a refresh is due"
+    assert rows["batch_availability"][-1] == "Up to date"
+
+
+def test_the_refresh_button_refreshes_every_view_and_says_so(staff, settings):
+    settings.READ_MODEL_REFRESH = "async"
+    place("o1")
+    before = refresh_counts()
+    assert "Refresh all read models now" in buttons(staff.get("/read-models/"))
+
+    response = staff.post("/read-models/refresh/")
+
+    assert response.status_code == 303
+    assert response["Location"] == "/read-models/"
+    after = refresh_counts()
+    assert all(after[unit] > before[unit] for unit in refresh.UNITS)
+    page = staff.get("/read-models/")
+    assert shown_messages(page) == ["Refreshed 5 read models."]
+    rows = {row[0]: row for row in table_rows(page)}
+    assert rows["order_summary"][4] == str(after["order_summary"])
+    assert rows["order_summary"][-1] == "Up to date"
+    assert references(staff.get("/orders/")) == ["o1"]
+
+
+def test_refreshing_needs_a_post(staff):
+    before = refresh_counts()
+
+    response = staff.get("/read-models/refresh/")
+
+    assert response.status_code == 405
+    assert refresh_counts() == before
+
+
+# --- freshness ---------------------------------------------------------------------------
+
+
+def refreshed_at(response) -> datetime.datetime:
+    value = datetime.datetime.fromisoformat(response["X-Read-Model-Refreshed-At"])
+    assert value.tzinfo is not None
+    return value
+
+
+@pytest.mark.parametrize("path", ["/orders/", "/orders/o1/", "/stock/", "/read-models/"])
+def test_every_read_page_tells_how_fresh_it_is(staff, path):
+    place("o1")
+    oldest = min(RefreshState.objects.values_list("last_refreshed_at", flat=True))
+
+    response = staff.get(path)
+
+    assert response.status_code == 200
+    assert refreshed_at(response) >= oldest
+    assert "X-Read-Model-Stale" not in response
+
+
+def test_the_freshness_header_moves_on_after_a_write(staff):
+    place("o1")
+    before = refreshed_at(staff.get("/orders/"))
+
+    place("o2")
+
+    assert refreshed_at(staff.get("/orders/")) > before
+
+
+def test_a_page_waits_for_the_write_its_token_names(staff):
+    add_batch("b1", "LAMP", 10)
+    place("o1", ("LAMP", 1))
+
+    response = staff.post("/orders/o1/submit/")
+    page = staff.get(response["Location"])
+
+    assert "X-Read-Model-Stale" not in page
+    assert "not shown yet" not in text(dom(page))
+    assert "Order o1 Submitted" in text(dom(page))
+
+
+def test_a_write_not_shown_yet_is_flagged_stale(staff, settings):
+    add_batch("b1", "LAMP", 10)
+    place("o1", ("LAMP", 1))
+    settings.READ_MODEL_REFRESH = "async"
+    settings.READ_MODEL_MAX_WAIT = 0.2
+
+    response = staff.post("/orders/o1/submit/")
+    assert response.status_code == 303
+    page = staff.get(response["Location"])
+
+    assert page.status_code == 200
+    assert page["X-Read-Model-Stale"] == "true"
+    assert "Your last change is not shown yet" in text(dom(page))
+    assert shown_messages(page) == ["Order o1 submitted."]
+    assert "Order o1 Pending" in text(dom(page))  # what the views still say
+
+    refresh.refresh(refresh.UNITS)
+    caught_up = staff.get(response["Location"])
+
+    assert "X-Read-Model-Stale" not in caught_up
+    assert "not shown yet" not in text(dom(caught_up))
+    assert "Order o1 Submitted" in text(dom(caught_up))
+
+
+def test_the_token_may_come_as_a_header(staff, settings):
+    place("o1")
+    settings.READ_MODEL_REFRESH = "async"
+    settings.READ_MODEL_MAX_WAIT = 0.2
+    token = place("o2").consistency_token
+
+    response = staff.get("/orders/", headers={"X-Consistency-Token": token})
+
+    assert response["X-Read-Model-Stale"] == "true"
+    assert references(response) == ["o1"]
+
+
+def test_without_a_token_a_page_does_not_wait_or_warn(staff, settings):
+    place("o1")
+    settings.READ_MODEL_REFRESH = "async"
+    place("o2")
+
+    response = staff.get("/orders/")
+
+    assert "X-Read-Model-Stale" not in response
+    assert references(response) == ["o1"]
+
+
+@pytest.mark.parametrize("path", ["/orders/", "/orders/o1/", "/stock/"])
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        ("bogus", "Malformed consistency token"),
+        ("qm1-", "Malformed consistency token"),
+        ("qm1-" + "9" * 20, "Malformed consistency token"),
+        ("qm1-999999999999", "Unknown consistency token"),
+    ],
+)
+def test_a_bad_consistency_token_answers_400_with_a_message(staff, path, token, message):
+    place("o1")
+
+    response = staff.get(path, {"consistency": token})
+
+    assert response.status_code == 400
+    assert message in text(dom(response))
+
+
+@pytest.mark.parametrize("path", ["/orders/", "/orders/o1/", "/stock/"])
+def test_the_data_pages_say_as_of_when(staff, path):
+    place("o1")
+
+    assert "As of " in text(dom(staff.get(path)))
+
+
+def test_a_new_order_not_shown_yet_says_so_instead_of_not_found(staff, settings):
+    add_batch("b1", "LAMP", 10)
+    settings.READ_MODEL_REFRESH = "async"
+    settings.READ_MODEL_MAX_WAIT = 0.2
+
+    response = staff.post(
+        "/orders/new/",
+        {
+            "reference": "late-1",
+            "customer": "Ada",
+            "shipping_address": "London",
+            "lines-TOTAL_FORMS": "1",
+            "lines-INITIAL_FORMS": "0",
+            "lines-MIN_NUM_FORMS": "0",
+            "lines-MAX_NUM_FORMS": "500",
+            "lines-0-sku": "LAMP",
+            "lines-0-qty": "1",
+        },
+    )
+    page = staff.get(response["Location"])
+
+    assert page.status_code == 404
+    assert page["X-Read-Model-Stale"] == "true"
+    assert "Not shown yet" in text(dom(page))
+    assert shown_messages(page) == ["Order late-1 placed."]
+
+    refresh.refresh(refresh.UNITS)
+    assert staff.get(response["Location"]).status_code == 200
+
+
+def test_an_unknown_page_is_a_not_found_page_with_navigation(staff):
+    response = staff.get("/orders/nope/")
+
+    assert response.status_code == 404
+    assert "Not found" in text(dom(response))
+    assert 'href="/stock/"' in response.content.decode()
