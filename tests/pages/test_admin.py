@@ -16,7 +16,7 @@ from orders_read.models import (
 )
 from orders_write import commands, services
 from orders_write.models import Allocation, Batch, Event, Order, OrderLine, Product
-from tests.pages.test_forms import children, classes, dom, text, walk
+from tests.pages.html import children, classes, dom, text, walk
 from tests.write.conftest import (
     TOMORROW,
     add_batch,

@@ -10,7 +10,7 @@ import pytest
 from orders_read import refresh
 from orders_read.models import RefreshState
 from orders_write import commands, services
-from tests.pages.test_forms import (
+from tests.pages.html import (
     attribute,
     children,
     classes,
