@@ -1,0 +1,80 @@
+"""Faults on the read side: no committed write is lost, the state shows the error, and
+the next refresh repairs."""
+
+import pytest
+from django.db import connection
+
+from orders_read import consistency, queries, refresh
+from orders_read.models import RefreshState
+from orders_write import commands, services
+from tests.read.test_refresh import hold_view_lock, run_threads, wait_until
+from tests.read.test_watcher import Watcher
+from tests.write.conftest import add_batch
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _refresh_backend() -> int | None:
+    """The backend of the refresh that waits for the view (not the one holding it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE query LIKE 'REFRESH MATERIALIZED VIEW%%'"
+            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        row = cursor.fetchone()
+    return row and row[0]
+
+
+def test_a_refresh_killed_midway_is_recorded_and_the_next_one_repairs(settings):
+    settings.READ_MODEL_REFRESH_TIMEOUT = 30
+    add_batch("lamps", "LAMP", 10)
+    settings.READ_MODEL_REFRESH = "async"
+    result = services.allocate(commands.Allocate(orderid="o1", sku="LAMP", qty=2))
+    blocker = hold_view_lock("allocations_view")
+    outcomes = []
+    [refresher] = run_threads(lambda: outcomes.extend(refresh.refresh_unit("allocations_view")), 1)
+    wait_until(lambda: _refresh_backend() is not None, what="the refresh to start")
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [_refresh_backend()])
+    refresher.join(timeout=30)
+    blocker.rollback()
+    blocker.close()
+
+    assert [outcome.refreshed for outcome in outcomes] == [False]
+    state = RefreshState.objects.get(unit="allocations_view")
+    assert state.dirty and state.last_error and state.last_error_at
+    assert queries.allocations_for("o1") == []  # not shown, and not lost:
+    assert services.allocate(commands.Allocate("o1", "LAMP", 2)).events == ()
+
+    assert [outcome.refreshed for outcome in refresh.refresh_unit("allocations_view")] == [True]
+    assert queries.freshness("allocations_for", result.consistency_token).stale is False
+    assert queries.allocations_for("o1") == [{"sku": "LAMP", "batchref": "lamps"}]
+    assert RefreshState.objects.get(unit="allocations_view").last_error == ""
+
+
+def test_a_watcher_killed_and_restarted_catches_up(settings):
+    settings.READ_MODEL_REFRESH = "async"
+    settings.READ_MODEL_MAX_WAIT = 20
+    add_batch("lamps", "LAMP", 10)
+    first = Watcher(interval=60)
+    assert first.ready.wait(timeout=60)
+    first.process.kill()  # SIGKILL: no goodbye
+    first.process.wait(timeout=30)
+
+    results = [
+        services.allocate(commands.Allocate(orderid=f"o{number}", sku="LAMP", qty=1))
+        for number in range(3)
+    ]
+    second = Watcher(interval=60)
+    try:
+        assert second.ready.wait(timeout=60)
+        freshness = queries.freshness("order", results[-1].consistency_token)
+    finally:
+        second.stop()
+
+    assert freshness.stale is False
+    assert [queries.allocations_for(f"o{number}") for number in range(3)] == [
+        [{"sku": "LAMP", "batchref": "lamps"}]
+    ] * 3
+    assert all(check.ok for check in consistency.check_all(["order_summary", "order_lines_view"]))
