@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api import TokenView, api_not_found, by_method
+from config.views import LoginView
 from orders_read import api as read_api
 from orders_write import api as write_api
 
@@ -44,6 +45,7 @@ def _authenticated_by_drf(pattern: URLPattern) -> URLPattern:
 urlpatterns = [
     path("", RedirectView.as_view(url="/orders/", permanent=False), name="home"),
     path("api/", include([_authenticated_by_drf(pattern) for pattern in api])),
+    path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     # The write side's routes first: /orders/new/ is not an order's reference.
