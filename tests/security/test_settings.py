@@ -15,7 +15,9 @@ PRODUCTION = {
 
 
 def manage(*args: str, **environment: str) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items() if key not in PRODUCTION}
+    # Not the test run's own settings, nor the browser tests' DJANGO_ALLOW_ASYNC_UNSAFE.
+    inherited = set(PRODUCTION) | {"DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env = {key: value for key, value in os.environ.items() if key not in inherited}
     env.update(environment)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
