@@ -8,12 +8,12 @@ Every answer carries ``X-Read-Model-Refreshed-At``; a request carrying a command
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ErrorSerializer
+from config.api import error_responses
 from orders_read import queries, refresh
 from orders_read.filters import OrderFilter, ProductFilter
 from orders_read.models import OrderSummary, ProductAvailability
@@ -42,16 +42,16 @@ FRESHNESS_PARAMETERS = [
 ]
 
 
-def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    descriptions = {
-        400: "Invalid filter or consistency token.",
-        401: "Not authenticated.",
-        403: "Not permitted (needs the viewers' permissions).",
-        404: "Not found.",
-    }
-    return {
-        code: OpenApiResponse(ErrorSerializer, description=descriptions[code]) for code in codes
-    }
+QUERY_ERRORS = {
+    400: "Invalid filter or consistency token.",
+    401: "Not authenticated.",
+    403: "Not permitted (needs the viewers' permissions).",
+    404: "Not found.",
+}
+
+
+def _errors(*codes: int) -> dict:
+    return error_responses(QUERY_ERRORS, *codes)
 
 
 class QueryView(APIView):

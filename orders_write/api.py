@@ -10,12 +10,12 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ErrorSerializer, StrictSerializer
+from config.api import StrictSerializer, error_responses
 from orders_write import commands, services
 
 MAX_LINES = 500
@@ -68,21 +68,28 @@ def command_response(
     return response
 
 
-def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    descriptions = {
-        400: "Invalid input, or a rule of the domain broken (the rule's message).",
-        401: "Not authenticated.",
-        403: "Not permitted (needs the clerks' permissions).",
-        404: "Unknown order or batch.",
-        409: "Duplicate reference.",
-    }
-    return {
-        code: OpenApiResponse(ErrorSerializer, description=descriptions[code]) for code in codes
-    }
+COMMAND_ERRORS = {
+    400: "Invalid input, or a rule of the domain broken (the rule's message).",
+    401: "Not authenticated.",
+    403: "Not permitted (needs the clerks' permissions).",
+    404: "Unknown order or batch.",
+    409: "Duplicate reference.",
+}
+
+
+def _errors(*codes: int) -> dict:
+    return error_responses(COMMAND_ERRORS, *codes)
 
 
 class CommandView(APIView):
     required_permissions: tuple[str, ...] = ()
+    InputSerializer: type[StrictSerializer]
+
+    def validated(self, request) -> dict:
+        """The request's body, checked by the view's InputSerializer (else a 400)."""
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
 
 
 class ProductCreateApi(CommandView):
@@ -100,10 +107,9 @@ class ProductCreateApi(CommandView):
         parameters=[TOKEN_HEADER, LOCATION_HEADER],
     )
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        result = services.create_product(commands.CreateProduct(**serializer.validated_data))
-        sku = serializer.validated_data["sku"]
+        data = self.validated(request)
+        result = services.create_product(commands.CreateProduct(**data))
+        sku = data["sku"]
         return command_response(result, 201, location=f"/api/products/{quote(sku, safe='')}")
 
 
@@ -123,10 +129,9 @@ class BatchCreateApi(CommandView):
         parameters=[TOKEN_HEADER, LOCATION_HEADER],
     )
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        result = services.create_batch(commands.CreateBatch(**serializer.validated_data))
-        sku = serializer.validated_data["sku"]
+        data = self.validated(request)
+        result = services.create_batch(commands.CreateBatch(**data))
+        sku = data["sku"]
         return command_response(result, 201, location=f"/api/products/{quote(sku, safe='')}")
 
 
@@ -143,9 +148,7 @@ class BatchQuantityApi(CommandView):
         parameters=[TOKEN_HEADER],
     )
     def post(self, request, ref: str):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        command = commands.ChangeBatchQuantity(ref=ref, qty=serializer.validated_data["qty"])
+        command = commands.ChangeBatchQuantity(ref=ref, qty=self.validated(request)["qty"])
         return command_response(services.change_batch_quantity(command), 202)
 
 
@@ -173,9 +176,7 @@ class OrderPlaceApi(CommandView):
         parameters=[TOKEN_HEADER, LOCATION_HEADER],
     )
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = self.validated(request)
         command = commands.PlaceOrder(
             customer=data["customer"],
             shipping_address=data["shipping_address"],
@@ -234,10 +235,9 @@ class AllocateApi(CommandView):
         parameters=[TOKEN_HEADER, LOCATION_HEADER],
     )
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        result = services.allocate(commands.Allocate(**serializer.validated_data))
-        orderid = serializer.validated_data["orderid"]
+        data = self.validated(request)
+        result = services.allocate(commands.Allocate(**data))
+        orderid = data["orderid"]
         return command_response(
             result, status.HTTP_202_ACCEPTED, location=f"/api/allocations/{quote(orderid, safe='')}"
         )
@@ -257,7 +257,5 @@ class DeallocateApi(CommandView):
         parameters=[TOKEN_HEADER],
     )
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        result = services.deallocate(commands.Deallocate(**serializer.validated_data))
+        result = services.deallocate(commands.Deallocate(**self.validated(request)))
         return command_response(result, status.HTTP_202_ACCEPTED)
