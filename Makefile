@@ -11,7 +11,7 @@ DEMO_ORDERS ?= 24
 
 export HOST PORT WEB_CONCURRENCY
 
-.PHONY: install run dev test lint format migrate demo stop-db
+.PHONY: install run dev test lint format migrate demo stop-db soak
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,3 +64,8 @@ format: install
 # Stop the private PostgreSQL server (it keeps running between commands otherwise).
 stop-db: install
 	$(PY) -m config.localdb stop
+
+# A 60-second mixed load against gunicorn and the watcher, then its checks (SOAK_SECONDS,
+# SOAK_CLIENTS to change); prints requests/s and error counts.
+soak: install
+	$(PY) bench/soak.py
