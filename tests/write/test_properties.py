@@ -1,13 +1,15 @@
 """Random sequences of valid and invalid commands through the eight services.
 
-A Hypothesis state machine sends commands that collide on purpose (a small pool of
-SKUs, batch and order references) and checks after every step the rules of SPEC.md
-that must hold whatever happened: a refused command wrote nothing; no batch is
+A Hypothesis state machine sends commands that collide on purpose (three SKUs, now
+and then an unknown one, an existing reference or a quantity that is not positive),
+expects a refusal exactly where SPEC.md demands one, and checks after every step the
+rules that must hold whatever happened: a refused command wrote nothing; no batch is
 oversold; allocations sit on batches of their SKU, never on a cancelled order; product
 versions only grow, and grow with every change to a product's allocations; every
-allocation a command made followed the preference policy (rule 2) on the stock as it
-was; and the event log tells exactly what changed in the stock. Now and then, and at
-the end of each example, the read models are rebuilt and compared with their queries.
+allocation (and every OutOfStock) followed the preference policy, rule 2, on the stock
+of that moment; and the events tell exactly what changed in the stock. Now and then,
+and at the end of each example, the read models are rebuilt and compared with their
+queries.
 """
 
 import dataclasses
@@ -40,15 +42,15 @@ from tests.write.conftest import LATER, TODAY, TOMORROW, database_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Sized for CI (about 15 s); STATEFUL_EXAMPLES=500 for a deeper search.
+# Sized for CI (under 20 s); STATEFUL_EXAMPLES=500 for a deeper search (3 minutes).
 EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "40"))
 STEPS = 30
 
 SKUS = ("LAMP", "SOFA", "DESK")
 UNKNOWN_SKU = "GHOST"
-# Mostly new references, now and then one that exists; their order decides ETA ties.
-BATCH_REFS = st.integers(min_value=10, max_value=99).map("b{}".format)
-ORDER_REFS = st.integers(min_value=10, max_value=99).map("o{}".format)
+# New references start with a random label, so that their order (which decides ETA
+# ties) is random too.
+LABELS = st.integers(min_value=10, max_value=99)
 ETAS = st.none() | st.sampled_from([TODAY, TOMORROW, LATER])
 UNKNOWN_REFERENCE = "nowhere"
 CUSTOMER = "Ada Lovelace"
@@ -73,9 +75,21 @@ PRICES = mostly(
     st.sampled_from([Decimal("-1"), Decimal("1.005")]),
     one_in=6,
 )
-# Now and then a command names a batch or order that does not exist.
+# Now and then a command names a batch or order that does not exist, or creates one
+# whose reference exists.
 UNKNOWN = mostly(st.just(False), st.just(True), one_in=8)
+AGAIN = mostly(st.just(False), st.just(True), one_in=8)
 LINE_SKUS = mostly(st.sampled_from(SKUS), st.just(UNKNOWN_SKU), one_in=8)
+ORDER_LINES = mostly(
+    st.lists(
+        st.tuples(LINE_SKUS, LINE_QUANTITIES),
+        min_size=1,
+        max_size=3,
+        unique_by=lambda line: line[0],
+    ),
+    st.just([]),
+    one_in=8,
+)
 
 WRITE_TABLES = (Allocation, OrderLine, Order, Batch, Product, Event)
 
@@ -218,6 +232,7 @@ class CommandMachine(RuleBasedStateMachine):
         self.step_checked = False
         self.versions: dict[str, int] = {}
         self.commands_since_rebuild = 0
+        self.references_made = 0
         CommandMachine.examples += 1
 
     # --- running a command ---------------------------------------------------------
@@ -248,6 +263,16 @@ class CommandMachine(RuleBasedStateMachine):
         self.remember(before, database_state(), result.events)
         return result
 
+    def new_reference(self, prefix: str, label: int) -> str:
+        self.references_made += 1
+        return f"{prefix}{label}-{self.references_made}"
+
+    @staticmethod
+    def existing_reference(references: Iterable[str], label: int) -> str | None:
+        """One of ``references`` (picked by ``label``), or None when there is none."""
+        references = sorted(references)
+        return references[label % len(references)] if references else None
+
     def remember(self, before: State, after: State, recorded: Iterable[events.Event]) -> None:
         if self.step_checked:  # the first command of a new step
             self.before, self.step_events, self.step_checked = before, [], False
@@ -257,18 +282,22 @@ class CommandMachine(RuleBasedStateMachine):
     # --- rules ---------------------------------------------------------------------
 
     @initialize(
+        target=orders,
         missing=mostly(st.none(), st.sampled_from(SKUS), one_in=4),
         prices=st.tuples(*(PRICES for _ in SKUS)),
         again=st.booleans(),
+        orders=st.lists(st.tuples(LABELS, ORDER_LINES), max_size=3),
     )
-    def products_exist(self, missing, prices, again):
-        """Most examples start with every product, so that orders get placed; a SKU left
-        out (or refused for its price) is created later, maybe by its first batch."""
+    def products_and_orders_exist(self, missing, prices, again, orders):
+        """Most examples start with every product and a few orders, so that lines get
+        allocated; a SKU left out (or refused for its price) is created later, maybe by
+        its first batch."""
         for sku, price in zip(SKUS, prices, strict=True):
             if sku != missing:
                 self.create_product(sku, price)
         if again:
             self.create_product(SKUS[0], Decimal("1.00"))
+        return multiple(*filter(None, (self.place(*order) for order in orders)))
 
     @precondition(lambda self: len(self.state["Product"]) < len(SKUS))
     @rule(sku=st.sampled_from(SKUS), price=PRICES)
@@ -290,7 +319,7 @@ class CommandMachine(RuleBasedStateMachine):
     @initialize(
         target=batches,
         arrivals=st.lists(
-            st.tuples(BATCH_REFS, st.sampled_from(SKUS), BATCH_QUANTITIES, ETAS), max_size=5
+            st.tuples(LABELS, st.sampled_from(SKUS), BATCH_QUANTITIES, ETAS), max_size=5
         ),
     )
     def stock_arrives(self, arrivals):
@@ -299,18 +328,22 @@ class CommandMachine(RuleBasedStateMachine):
 
     @rule(
         target=batches,
-        ref=BATCH_REFS,
+        label=LABELS,
         sku=st.sampled_from(SKUS),
         qty=BATCH_QUANTITIES,
         eta=ETAS,
+        again=AGAIN,
     )
-    def create_batch(self, ref, sku, qty, eta):
-        ref = self.receive_batch(ref, sku, qty, eta)
+    def create_batch(self, label, sku, qty, eta, again):
+        ref = self.receive_batch(label, sku, qty, eta, again=again)
         return multiple() if ref is None else ref
 
-    def receive_batch(self, ref, sku, qty, eta) -> str | None:
-        """CreateBatch; the reference when accepted."""
+    def receive_batch(self, label, sku, qty, eta, *, again=False) -> str | None:
+        """CreateBatch of a new reference (``again``: of an existing one, if any); the
+        reference when accepted."""
         before = database_state()
+        existing = self.existing_reference(stock_of(before), label) if again else None
+        ref = existing or self.new_reference("b", label)
         reasons = []
         if ref in stock_of(before):
             reasons.append("the batch exists")
@@ -330,16 +363,6 @@ class CommandMachine(RuleBasedStateMachine):
             assert (product["name"], product["price"]) == (sku, Decimal("0.00"))
             assert events.ProductCreated(sku, sku, Decimal("0.00")) in result.events
         return ref
-
-    @rule(ref=batches, sku=st.sampled_from(SKUS), qty=BATCH_QUANTITIES, eta=ETAS)
-    def create_batch_again(self, ref, sku, qty, eta):
-        before = database_state()
-        self.execute(
-            services.create_batch,
-            commands.CreateBatch(ref=ref, sku=sku, qty=qty, eta=eta),
-            before,
-            refused_because="the batch exists",
-        )
 
     @rule(ref=batches, qty=BATCH_QUANTITIES, below_allocated=st.booleans(), unknown=UNKNOWN)
     def change_batch_quantity(self, ref, qty, below_allocated, unknown):
@@ -382,23 +405,26 @@ class CommandMachine(RuleBasedStateMachine):
 
     @rule(
         target=orders,
-        reference=mostly(st.none(), ORDER_REFS, one_in=3),
-        lines=mostly(
-            st.lists(
-                st.tuples(LINE_SKUS, LINE_QUANTITIES),
-                min_size=1,
-                max_size=3,
-                unique_by=lambda line: line[0],
-            ),
-            st.just([]),
-            one_in=8,
-        ),
+        label=mostly(st.none(), LABELS, one_in=3),  # None: the service makes the reference
+        lines=ORDER_LINES,
         duplicate_sku=mostly(st.just(False), st.just(True), one_in=8),
+        again=AGAIN,
     )
-    def place_order(self, reference, lines, duplicate_sku):
+    def place_order(self, label, lines, duplicate_sku, again):
+        reference = self.place(label, lines, duplicate_sku=duplicate_sku, again=again)
+        return multiple() if reference is None else reference
+
+    def place(self, label, lines, *, duplicate_sku=False, again=False) -> str | None:
+        """PlaceOrder; its reference when accepted."""
+        before = database_state()
+        if again:
+            reference = self.existing_reference(orders_of(before), label or 0)
+        elif label is not None:
+            reference = self.new_reference("o", label)
+        else:
+            reference = None
         if lines and duplicate_sku:
             lines = [*lines, (lines[0][0], lines[0][1] + 1)]
-        before = database_state()
         skus = [sku for sku, _ in lines]
         reasons = []
         if reference in orders_of(before):
@@ -421,7 +447,7 @@ class CommandMachine(RuleBasedStateMachine):
             refused_because=" and ".join(reasons) or None,
         )
         if result is None:
-            return multiple()
+            return None
         order = orders_of(self.state)[result.reference]
         assert order["status"] == domain.PENDING
         # Each line with its quantity, at the product's price of the moment.
@@ -431,16 +457,6 @@ class CommandMachine(RuleBasedStateMachine):
             sku: (qty, prices[sku]) for sku, qty in lines
         }
         return result.reference
-
-    @rule(reference=orders)
-    def place_order_again(self, reference):
-        before = database_state()
-        self.execute(
-            services.place_order,
-            commands.PlaceOrder(customer=CUSTOMER, shipping_address=ADDRESS, reference=reference),
-            before,
-            refused_because="the reference exists",
-        )
 
     @rule(reference=orders, unknown=UNKNOWN)
     def submit_order(self, reference, unknown):
@@ -548,13 +564,14 @@ class CommandMachine(RuleBasedStateMachine):
 
     @rule(
         target=orders,
-        orderid=ORDER_REFS,
+        label=LABELS,
         sku=LINE_SKUS,
         qty=LINE_QUANTITIES,
         same_quantity=st.booleans(),
     )
-    def allocate_by_reference(self, orderid, sku, qty, same_quantity):
-        """The reference may be new (Allocate then creates a submitted order) or not."""
+    def allocate_to_new_order(self, label, sku, qty, same_quantity):
+        """Allocate then creates a submitted order without customer."""
+        orderid = self.new_reference("o", label)
         return orderid if self.allocate(orderid, sku, qty, same_quantity) else multiple()
 
     @rule(orderid=orders, sku=LINE_SKUS, unknown=UNKNOWN)
