@@ -73,10 +73,8 @@ class QueryView(APIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         freshness = getattr(self, "freshness", None)
         if freshness is not None:
-            if freshness.refreshed_at is not None:
-                response["X-Read-Model-Refreshed-At"] = freshness.refreshed_at.isoformat()
-            if freshness.stale:
-                response["X-Read-Model-Stale"] = "true"
+            for name, value in freshness.headers().items():
+                response[name] = value
         return response
 
 

@@ -371,6 +371,15 @@ class Freshness:
     refreshed_at: datetime.datetime | None
     stale: bool = False
 
+    def headers(self) -> dict[str, str]:
+        """The HTTP headers that say it: X-Read-Model-Refreshed-At, X-Read-Model-Stale."""
+        headers = {}
+        if self.refreshed_at is not None:
+            headers["X-Read-Model-Refreshed-At"] = self.refreshed_at.isoformat()
+        if self.stale:
+            headers["X-Read-Model-Stale"] = "true"
+        return headers
+
 
 def _coverage(units: Sequence[str], transaction_id: int | None) -> tuple:
     """(oldest snapshot time, whether every unit was refreshed and shows the write)."""

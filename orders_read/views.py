@@ -40,10 +40,8 @@ def render_read_page(
         # Not there yet, rather than not there: the write asked for is still on its way.
         context = {"message": f"{missing} Reload in a moment.", "freshness": freshness}
         response = render(request, "orders_read/problem.html", context, status=404)
-    if freshness.refreshed_at is not None:
-        response["X-Read-Model-Refreshed-At"] = freshness.refreshed_at.isoformat()
-    if freshness.stale:
-        response["X-Read-Model-Stale"] = "true"
+    for name, value in freshness.headers().items():
+        response[name] = value
     return response
 
 
