@@ -8,7 +8,7 @@ Every answer carries ``X-Read-Model-Refreshed-At``; a request carrying a command
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -114,20 +114,19 @@ class OrderSummarySerializer(serializers.ModelSerializer):
         ]
 
 
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="list_orders",
+        responses={200: OrderSummarySerializer(many=True), **_errors(400, 401, 403, 404)},
+        parameters=FRESHNESS_PARAMETERS,
+    )
+)
 class OrderListApi(QueryView, generics.ListAPIView):
     selector = "orders"
     required_permissions = ("orders_read.view_ordersummary",)
     queryset = OrderSummary.objects.all()
     serializer_class = OrderSummarySerializer
     filterset_class = OrderFilter
-
-    @extend_schema(
-        operation_id="list_orders",
-        responses={200: OrderSummarySerializer(many=True), **_errors(400, 401, 403, 404)},
-        parameters=FRESHNESS_PARAMETERS,
-    )
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
 
 class OrderLineSerializer(serializers.Serializer):
@@ -179,20 +178,19 @@ class ProductSerializer(serializers.ModelSerializer):
         ]
 
 
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="list_products",
+        responses={200: ProductSerializer(many=True), **_errors(400, 401, 403, 404)},
+        parameters=FRESHNESS_PARAMETERS,
+    )
+)
 class ProductListApi(QueryView, generics.ListAPIView):
     selector = "products"
     required_permissions = ("orders_read.view_productavailability",)
     queryset = ProductAvailability.objects.order_by("sku")
     serializer_class = ProductSerializer
     filterset_class = ProductFilter
-
-    @extend_schema(
-        operation_id="list_products",
-        responses={200: ProductSerializer(many=True), **_errors(400, 401, 403, 404)},
-        parameters=FRESHNESS_PARAMETERS,
-    )
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
 
 class ProductDetailApi(QueryView):
