@@ -50,5 +50,5 @@ def check_view(view: str, *, sample: int = 20) -> ViewCheck:
 
 
 def check_all(views: list[str] | None = None) -> list[ViewCheck]:
-    views = views or sorted({unit.view for unit in refresh.UNITS.values()})
+    views = views or refresh.views()
     return [check_view(view) for view in views]

@@ -110,7 +110,7 @@ VIEWS: dict[str, Sequence[str]] = {
     "products": ("product_availability",),
     "product": ("product_availability",),
     "stock": ("product_availability", "batch_availability"),
-    "read_models": tuple(sorted({unit.view for unit in refresh.UNITS.values()})),
+    "read_models": tuple(refresh.views()),
 }
 
 

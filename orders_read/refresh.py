@@ -89,16 +89,23 @@ def units_for_events(event_names: Iterable[str]) -> list[str]:
     return [unit.name for unit in UNITS.values() if unit.events & names]
 
 
-def units_of_views(views: Iterable[str]) -> list[str]:
-    """Every unit that makes up the given views."""
-    wanted = set(views)
-    return [unit.name for unit in UNITS.values() if unit.view in wanted]
+def views() -> list[str]:
+    """The read models' views, by name."""
+    return sorted({unit.view for unit in UNITS.values()})
 
 
 class UnknownReadModel(ValueError):
     def __init__(self, name: str) -> None:
-        self.message = f"Unknown read model {name!r}. Known: {', '.join(sorted(UNITS))}."
+        self.message = f"Unknown read model {name!r}. Known: {', '.join(views())}."
         super().__init__(self.message)
+
+
+def units_of_views(names: Iterable[str]) -> list[str]:
+    """Every unit that makes up the named views; UnknownReadModel for a name that is none."""
+    wanted = set(names)
+    for name in sorted(wanted - set(views())):
+        raise UnknownReadModel(name)
+    return [unit.name for unit in UNITS.values() if unit.view in wanted]
 
 
 def check_units(names: Iterable[str]) -> list[str]:

@@ -15,10 +15,10 @@ class Command(BaseCommand):
         parser.add_argument("views", nargs="*", help="views to check (default: all)")
 
     def handle(self, *args, views: list[str], **options) -> None:
-        known = sorted({unit.view for unit in refresh.UNITS.values()})
-        for view in views:
-            if view not in known:
-                raise CommandError(f"Unknown read model {view!r}. Known: {', '.join(known)}.")
+        try:
+            refresh.units_of_views(views)
+        except refresh.UnknownReadModel as error:
+            raise CommandError(error.message) from None
         failed = 0
         for result in consistency.check_all(views or None):
             if result.ok:
