@@ -171,6 +171,9 @@ READ_MODEL_MAX_WAIT = env.float("READ_MODEL_MAX_WAIT", default=2.0)
 READ_MODEL_REFRESH_TIMEOUT = env.float("READ_MODEL_REFRESH_TIMEOUT", default=10.0)
 # How often `refresh_views --watch` checks every view against the event log anyway.
 READ_MODEL_WATCH_INTERVAL = env.float("READ_MODEL_WATCH_INTERVAL", default=30.0)
+# Once a read model's delta view holds this many rows, the watcher rebuilds its base
+# (in the background) so that refreshing after a write stays small.
+READ_MODEL_DELTA_LIMIT = env.int("READ_MODEL_DELTA_LIMIT", default=2000)
 
 LOGGING = {
     "version": 1,

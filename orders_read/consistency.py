@@ -1,4 +1,11 @@
-"""Checking the read models against the truth: each view's own query, run on the write tables."""
+"""Checking the read models against the truth: each view's own query, run on the write tables.
+
+A read model is a plain view over a base and a delta (see ``refresh``). The check
+compares, in one snapshot, what readers see (the plain view) with the base's defining
+query run on the write tables now, and the delta with its own defining query. The
+base is checked through the first comparison: every row readers get from it (every
+key outside the delta) must be the truth.
+"""
 
 from __future__ import annotations
 
@@ -16,36 +23,52 @@ class ViewCheck:
     missing: list[tuple] = field(default_factory=list)  # in the truth, not in the view
     unexpected: list[tuple] = field(default_factory=list)  # in the view, not in the truth
     total_differences: int = 0
+    # The delta view against its own definition: rows that differ.
+    delta_differences: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.total_differences == 0
+        return self.total_differences == 0 and self.delta_differences == 0
+
+
+def _definition(cursor, view: str) -> str:
+    cursor.execute("SELECT pg_get_viewdef(%s::regclass)", [view])
+    return cursor.fetchone()[0].strip().rstrip(";")
+
+
+def _differences(cursor, truth: str, current: str):
+    """Rows ('missing' | 'unexpected', *values) between two queries; a cursor over them."""
+    cursor.execute(
+        f"""
+        WITH truth AS ({truth}), current_rows AS ({current}),
+        missing AS (SELECT * FROM truth EXCEPT ALL SELECT * FROM current_rows),
+        unexpected AS (SELECT * FROM current_rows EXCEPT ALL SELECT * FROM truth)
+        SELECT 'missing' AS side, * FROM missing
+        UNION ALL SELECT 'unexpected', * FROM unexpected
+        """
+    )
+    return cursor
 
 
 def check_view(view: str, *, sample: int = 20) -> ViewCheck:
-    """Compare ``view`` with its defining query (``pg_get_viewdef``) in one snapshot."""
-    quoted = connection.ops.quote_name(view)
+    """Compare ``view`` with its defining query, and its delta with the delta's, in one
+    snapshot."""
+    unit = refresh.UNITS[view]
+    quote = connection.ops.quote_name
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        cursor.execute("SELECT pg_get_viewdef(%s::regclass)", [view])
-        definition = cursor.fetchone()[0].strip().rstrip(";")
-        cursor.execute(
-            f"""
-            WITH truth AS ({definition}), current_rows AS (SELECT * FROM {quoted}),
-            missing AS (SELECT * FROM truth EXCEPT ALL SELECT * FROM current_rows),
-            unexpected AS (SELECT * FROM current_rows EXCEPT ALL SELECT * FROM truth)
-            SELECT 'missing' AS side, * FROM missing
-            UNION ALL SELECT 'unexpected', * FROM unexpected
-            """
-        )
-        columns = [column.name for column in cursor.description][1:]
-        result = ViewCheck(view, columns)
+        truth = _definition(cursor, unit.base)
+        delta_truth = _definition(cursor, unit.delta)
+        _differences(cursor, truth, f"SELECT * FROM {quote(unit.view)}")
+        result = ViewCheck(view, [column.name for column in cursor.description][1:])
         for row in cursor:
             result.total_differences += 1
             side, values = row[0], tuple(row[1:])
             bucket = result.missing if side == "missing" else result.unexpected
             if len(bucket) < sample:
                 bucket.append(values)
+        _differences(cursor, delta_truth, f"SELECT * FROM {quote(unit.delta)}")
+        result.delta_differences = len(cursor.fetchall())
     return result
 
 

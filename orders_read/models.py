@@ -144,11 +144,41 @@ class RefreshState(models.Model):
     )
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    delta_row_count = models.BigIntegerField(
+        null=True, blank=True, help_text="Rows the last refresh rebuilt (the delta view's)."
+    )
 
     class Meta:
         db_table = "read_model_state"
         ordering = ["unit"]
         verbose_name = "read model state"
+
+    def __str__(self) -> str:
+        return self.unit
+
+
+class BaseState(models.Model):
+    """The last rebuild of one read model's base view.
+
+    Only a base rebuild writes its row, in the rebuild's own transaction, so that the
+    base's rows and the snapshot that says which writes they include change together.
+    """
+
+    unit = models.CharField(max_length=128, primary_key=True)
+    snapshot = models.TextField(
+        blank=True, help_text="pg_current_snapshot() the base was last rebuilt under."
+    )
+    rebuilt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the snapshot of the last rebuild was taken."
+    )
+    duration_ms = models.FloatField(null=True, blank=True)
+    row_count = models.BigIntegerField(null=True, blank=True)
+    rebuild_count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        db_table = "read_model_base_state"
+        ordering = ["unit"]
+        verbose_name = "read model base"
 
     def __str__(self) -> str:
         return self.unit

@@ -1,10 +1,19 @@
-"""Refreshing the read models: coalescing, state, and consistency tokens.
+"""Refreshing the read models: base and delta views, coalescing, state, consistency tokens.
 
-The machinery works on *refresh units*: a name for a piece of the read side that is
-refreshed as one. Today each materialized view is one unit; a partition of a view can
-become a unit without changing anything here but ``UNITS``.
+Each read model (``allocations_view``, ``order_summary``, ...) is a plain view over two
+materialized views: a large *base*, rebuilt now and then, and a small *delta* holding
+the rows of the keys (orders or SKUs) written since the base's snapshot; the plain
+view takes a key's rows from the delta where it has the key, else from the base.
+Triggers on the write tables record each written key with its transaction id
+(``read_dirty_order``, ``read_dirty_sku``), so that a refresh after a write rebuilds
+only the delta: its work grows with what was written, not with the data. A base
+rebuild (``rebuild_base``; the watcher runs one once a delta has grown past
+READ_MODEL_DELTA_LIMIT rows) records the snapshot it saw in ``read_model_base_state``
+in its own transaction; from then on the delta leaves out exactly the keys that
+snapshot covers.
 
-Coalescing, across every process of the deployment, with PostgreSQL alone:
+A refresh unit is one read model; "refreshing" it refreshes its delta. Coalescing,
+across every process of the deployment, with PostgreSQL alone:
 
 * A write marks its units ``dirty`` in ``read_model_state`` (and NOTIFYs
   ``read_model_dirty``).
@@ -12,11 +21,14 @@ Coalescing, across every process of the deployment, with PostgreSQL alone:
   time), clears ``dirty``, refreshes, and loops while ``dirty`` was set again
   meanwhile: requests that arrive during a refresh collapse into one follow-up. A
   process that cannot take the lock simply leaves: the holder will do its follow-up.
+  Base rebuilds take a lock of their own, so deltas stay fresh during one.
 
 Freshness: each refresh runs in a REPEATABLE READ transaction and records the
 snapshot (``pg_current_snapshot()``) it ran under. A consistency token names the
 writing transaction (``pg_current_xact_id()``); a unit includes that write exactly
-when ``pg_visible_in_snapshot(token, snapshot)``.
+when ``pg_visible_in_snapshot(token, snapshot)``: the delta then holds every key
+written by transactions its snapshot sees and its base's does not, and the base
+every other.
 """
 
 from __future__ import annotations
@@ -43,41 +55,75 @@ _LOCK_NAMESPACE = 0x5154  # "QT"
 
 @dataclass(frozen=True)
 class Unit:
-    """A piece of the read side refreshed as one: today, one materialized view."""
+    """One read model: the plain view ``view`` over ``<view>_base`` and ``<view>_delta``."""
 
     name: str
     view: str
     # Events (by name) whose writes this unit shows; used to find units behind the log.
     events: frozenset[str]
+    # The table of dirty keys the delta follows, and the base's column holding that key.
+    dirty_table: str
+    key: str
+    # A column that is NULL only on the delta's rows that stand for a key with no rows.
+    row_id: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.view}_base"
+
+    @property
+    def delta(self) -> str:
+        return f"{self.view}_delta"
 
 
 _ORDER_EVENTS = {"OrderPlaced", "OrderSubmitted", "OrderCancelled"}
 _ALLOCATION_EVENTS = {"Allocated", "Deallocated"}
 _BATCH_EVENTS = {"BatchCreated", "BatchQuantityChanged"}
+_ORDERS = "read_dirty_order"
+_SKUS = "read_dirty_sku"
 
 UNITS: dict[str, Unit] = {
     unit.name: unit
     for unit in (
-        Unit("allocations_view", "allocations_view", frozenset(_ALLOCATION_EVENTS)),
+        Unit(
+            "allocations_view",
+            "allocations_view",
+            frozenset(_ALLOCATION_EVENTS),
+            _ORDERS,
+            key="order_id",
+            row_id="line_id",
+        ),
         Unit(
             "order_summary",
             "order_summary",
             frozenset(_ORDER_EVENTS | _ALLOCATION_EVENTS | {"OutOfStock"}),
+            _ORDERS,
+            key="id",
+            row_id="id",
         ),
         Unit(
             "order_lines_view",
             "order_lines_view",
             frozenset(_ORDER_EVENTS | _ALLOCATION_EVENTS | {"OutOfStock"}),
+            _ORDERS,
+            key="order_id",
+            row_id="line_id",
         ),
         Unit(
             "batch_availability",
             "batch_availability",
             frozenset(_BATCH_EVENTS | _ALLOCATION_EVENTS),
+            _SKUS,
+            key="sku",
+            row_id="batch_id",
         ),
         Unit(
             "product_availability",
             "product_availability",
             frozenset(_BATCH_EVENTS | _ALLOCATION_EVENTS | {"ProductCreated"}),
+            _SKUS,
+            key="sku",
+            row_id="sku",
         ),
     )
 }
@@ -213,52 +259,91 @@ class RefreshOutcome:
     duration_ms: float | None = None
     row_count: int | None = None
     error: str | None = None
+    # Rows the refresh rebuilt (its delta's), or None for a base rebuild.
+    rows_refreshed: int | None = None
+    base: bool = False
 
     def __str__(self) -> str:
+        what = f"{self.unit} (base)" if self.base else self.unit
         if self.error:
-            return f"{self.unit}: refresh failed: {self.error}"
-        return f"{self.unit}: {self.row_count} rows in {self.duration_ms:.0f} ms"
+            return f"{what}: refresh failed: {self.error}"
+        rebuilt = "" if self.rows_refreshed is None else f" ({self.rows_refreshed} refreshed)"
+        return f"{what}: {self.row_count} rows{rebuilt} in {self.duration_ms:.0f} ms"
+
+
+def _timeouts(cursor, timeout: float | None) -> None:
+    # 0: no limit. By default a refresh gives up after READ_MODEL_REFRESH_TIMEOUT.
+    timeout_ms = int((settings.READ_MODEL_REFRESH_TIMEOUT if timeout is None else timeout) * 1000)
+    cursor.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
+    cursor.execute(f"SET LOCAL lock_timeout = {timeout_ms}")
 
 
 def _refresh_once(unit: str, *, full: bool = False, timeout: float | None = None) -> RefreshOutcome:
-    """One refresh of ``unit`` under a REPEATABLE READ snapshot; records state, never raises."""
-    view = connection.ops.quote_name(UNITS[unit].view)
-    # 0: no limit. By default a refresh gives up after READ_MODEL_REFRESH_TIMEOUT.
-    timeout_ms = int((settings.READ_MODEL_REFRESH_TIMEOUT if timeout is None else timeout) * 1000)
+    """One refresh of ``unit``'s delta under a REPEATABLE READ snapshot; records state,
+    never raises."""
+    spec = UNITS[unit]
+    quote = connection.ops.quote_name
+    delta, base = quote(spec.delta), quote(spec.base)
     started = time.monotonic()
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cursor.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
-            cursor.execute(f"SET LOCAL lock_timeout = {timeout_ms}")
+            _timeouts(cursor, timeout)
             # The first query fixes the snapshot that the REFRESH below will see.
             cursor.execute("SELECT pg_current_snapshot()::text, statement_timestamp()")
             snapshot, taken_at = cursor.fetchone()
             concurrently = "" if full else "CONCURRENTLY "
-            cursor.execute(f"REFRESH MATERIALIZED VIEW {concurrently}{view}")
-            cursor.execute(f"SELECT count(*) FROM {view}")
-            (row_count,) = cursor.fetchone()
+            cursor.execute(f"REFRESH MATERIALIZED VIEW {concurrently}{delta}")
+            # The view's rows: the base's, less those of the delta's keys, plus the delta's.
+            cursor.execute(
+                f"SELECT count(*), count({quote(spec.row_id)}) FROM {delta}",
+            )
+            delta_row_count, delta_rows_shown = cursor.fetchone()
+            cursor.execute(
+                f"SELECT count(*) FROM {base} WHERE {quote(spec.key)} IN"
+                f" (SELECT delta_key FROM {delta})"
+            )
+            (base_rows_hidden,) = cursor.fetchone()
+            cursor.execute("SELECT row_count FROM read_model_base_state WHERE unit = %s", [unit])
+            found = cursor.fetchone()
+            if found and found[0] is not None:
+                row_count = found[0] - base_rows_hidden + delta_rows_shown
+            else:
+                cursor.execute(f"SELECT count(*) FROM {quote(spec.view)}")
+                (row_count,) = cursor.fetchone()
     except DatabaseError as error:
-        duration_ms = (time.monotonic() - started) * 1000
-        message = str(error).strip() or type(error).__name__
-        logger.error("refreshing %s failed after %.0f ms: %s", unit, duration_ms, message)
-        _record_failure(unit, message)
-        return RefreshOutcome(unit, False, duration_ms, error=message)
+        return _failed(unit, error, started)
     duration_ms = (time.monotonic() - started) * 1000
-    _record_success(unit, snapshot, taken_at, duration_ms, row_count)
-    return RefreshOutcome(unit, True, duration_ms, row_count)
+    _record_success(unit, snapshot, taken_at, duration_ms, row_count, delta_row_count)
+    return RefreshOutcome(unit, True, duration_ms, row_count, rows_refreshed=delta_row_count)
+
+
+def _failed(
+    unit: str, error: DatabaseError, started: float, *, base: bool = False
+) -> RefreshOutcome:
+    duration_ms = (time.monotonic() - started) * 1000
+    message = str(error).strip() or type(error).__name__
+    what = f"rebuilding the base of {unit}" if base else f"refreshing {unit}"
+    logger.error("%s failed after %.0f ms: %s", what, duration_ms, message)
+    _record_failure(unit, f"base rebuild: {message}" if base else message)
+    return RefreshOutcome(unit, False, duration_ms, error=message, base=base)
 
 
 def _record_success(
-    unit: str, snapshot: str, taken_at: datetime.datetime, duration_ms: float, row_count: int
+    unit: str,
+    snapshot: str,
+    taken_at: datetime.datetime,
+    duration_ms: float,
+    row_count: int,
+    delta_row_count: int,
 ) -> None:
     # Its own transaction, after the refresh's: the refresh must not hold this row.
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "UPDATE read_model_state SET snapshot = %s, last_refreshed_at = %s,"
-            " last_duration_ms = %s, row_count = %s, refresh_count = refresh_count + 1,"
-            " last_error = '' WHERE unit = %s",
-            [snapshot, taken_at, duration_ms, row_count, unit],
+            " last_duration_ms = %s, row_count = %s, delta_row_count = %s,"
+            " refresh_count = refresh_count + 1, last_error = '' WHERE unit = %s",
+            [snapshot, taken_at, duration_ms, row_count, delta_row_count, unit],
         )
         cursor.execute("SELECT pg_notify(%s, %s)", [REFRESHED_CHANNEL, unit])
 
@@ -274,6 +359,115 @@ def _record_failure(unit: str, message: str) -> None:
             )
     except DatabaseError:
         logger.exception("could not record the failed refresh of %s", unit)
+
+
+def _base_lock(unit: str) -> str:
+    return f"{unit}:base"
+
+
+def rebuild_base(
+    unit: str, *, concurrently: bool = True, wait: bool = True, timeout: float | None = 0
+) -> RefreshOutcome | None:
+    """Rebuild ``unit``'s base view and record the snapshot it saw; None when another
+    process is rebuilding it and ``wait`` is false.
+
+    ``concurrently`` keeps readers reading the old base meanwhile (slower); without it
+    readers of the view wait for the rebuild. ``timeout`` in seconds, 0 (default) for
+    none. Afterwards the unit is marked dirty: its next delta refresh drops the keys
+    the new base covers. Never raises.
+    """
+    if connection.in_atomic_block:
+        raise RuntimeError("a rebuild runs in transactions of its own, not inside one")
+    spec = UNITS[unit]
+    base = connection.ops.quote_name(spec.base)
+    if not _try_lock(_base_lock(unit), wait=wait):
+        return None
+    started = time.monotonic()
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            _timeouts(cursor, timeout)
+            # Sorting and hashing a million rows in memory, not in temporary files.
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+            cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+            cursor.execute("SELECT pg_current_snapshot()::text, statement_timestamp()")
+            snapshot, taken_at = cursor.fetchone()
+            cursor.execute(
+                f"REFRESH MATERIALIZED VIEW {'CONCURRENTLY ' if concurrently else ''}{base}"
+            )
+            cursor.execute(f"SELECT count(*) FROM {base}")
+            (row_count,) = cursor.fetchone()
+            duration_ms = (time.monotonic() - started) * 1000
+            # In the rebuild's transaction: the base's rows and the snapshot that says
+            # which writes they include become visible together.
+            cursor.execute(
+                "INSERT INTO read_model_base_state"
+                " (unit, snapshot, rebuilt_at, duration_ms, row_count, rebuild_count)"
+                " VALUES (%s, %s, %s, %s, %s, 1) ON CONFLICT (unit) DO UPDATE SET"
+                " snapshot = excluded.snapshot, rebuilt_at = excluded.rebuilt_at,"
+                " duration_ms = excluded.duration_ms, row_count = excluded.row_count,"
+                " rebuild_count = read_model_base_state.rebuild_count + 1",
+                [unit, snapshot, taken_at, duration_ms, row_count],
+            )
+    except DatabaseError as error:
+        return _failed(unit, error, started, base=True)
+    finally:
+        _unlock(_base_lock(unit))
+    _forget_covered_keys(spec.dirty_table)
+    mark_dirty([unit])
+    return RefreshOutcome(unit, True, duration_ms, row_count, base=True)
+
+
+def _forget_covered_keys(dirty_table: str) -> None:
+    """Delete the dirty keys that every base following ``dirty_table`` includes."""
+    units = [name for name, unit in UNITS.items() if unit.dirty_table == dirty_table]
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT snapshot FROM read_model_base_state"
+                " WHERE unit = ANY(%s) AND snapshot <> ''",
+                [units],
+            )
+            snapshots = [snapshot for (snapshot,) in cursor.fetchall()]
+            if len(snapshots) < len(units):
+                return
+            covered = " AND ".join(
+                ["pg_visible_in_snapshot(transaction_id, %s::pg_snapshot)"] * len(snapshots)
+            )
+            cursor.execute(
+                f"DELETE FROM {connection.ops.quote_name(dirty_table)} WHERE {covered}", snapshots
+            )
+    except DatabaseError:
+        # Harmless: the keys stay pending for no base, and the next rebuild retries.
+        logger.exception("could not forget the dirty keys the bases cover")
+
+
+def units_to_compact(limit: int | None = None) -> list[str]:
+    """Units whose delta has grown to ``limit`` rows (READ_MODEL_DELTA_LIMIT) or more."""
+    limit = settings.READ_MODEL_DELTA_LIMIT if limit is None else limit
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT unit FROM read_model_state WHERE unit = ANY(%s) AND delta_row_count >= %s"
+            " ORDER BY delta_row_count DESC",
+            [list(UNITS), limit],
+        )
+        return [unit for (unit,) in cursor.fetchall()]
+
+
+def compact(
+    units: Iterable[str], *, concurrently: bool = True, wait: bool = False, timeout: float = 0
+) -> list[RefreshOutcome]:
+    """Fold each unit's delta into its base: rebuild the base, then refresh the delta
+    (which the new base has emptied of what it covers)."""
+    outcomes = []
+    for unit in check_units(units):
+        rebuilt = rebuild_base(unit, concurrently=concurrently, wait=wait, timeout=timeout)
+        if rebuilt is None:
+            continue
+        outcomes.append(rebuilt)
+        if not rebuilt.error:
+            outcomes += refresh_unit(unit, wait=True, timeout=timeout)
+    return outcomes
 
 
 def refresh_unit(
@@ -312,11 +506,15 @@ def refresh(
 ) -> list[RefreshOutcome]:
     """Refresh the units now (an operator's or a test's request).
 
+    ``full`` rebuilds each base first, without CONCURRENTLY (readers wait meanwhile).
     ``timeout`` in seconds, 0 for none; by default READ_MODEL_REFRESH_TIMEOUT.
     """
     units = check_units(units)
-    mark_dirty(units)
     outcomes = []
+    if full:
+        for unit in units:
+            outcomes.append(rebuild_base(unit, concurrently=False, wait=True, timeout=timeout))
+    mark_dirty(units)
     for unit in units:
         outcomes += refresh_unit(unit, wait=wait, full=full, timeout=timeout)
     return outcomes

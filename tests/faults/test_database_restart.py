@@ -76,7 +76,7 @@ def test_no_committed_write_is_lost_and_the_watcher_repairs_after_a_restart(own_
         # Keep the watcher from refreshing allocations_view until the restart.
         blocker = psycopg2.connect(host=socket_dir, user="postgres", dbname="restart_test")
         with blocker.cursor() as cursor:
-            cursor.execute("REFRESH MATERIALIZED VIEW allocations_view")
+            cursor.execute("REFRESH MATERIALIZED VIEW allocations_view_delta")
         token = manage(
             "shell",
             "-c",

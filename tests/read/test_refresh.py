@@ -33,11 +33,12 @@ def other_connection():
 
 
 def hold_view_lock(view: str):
-    """Another session that holds the view's ACCESS EXCLUSIVE lock until rolled back
-    (materialized views cannot be LOCKed; a plain REFRESH in an open transaction can)."""
+    """Another session that holds the ACCESS EXCLUSIVE lock of the view's delta (which
+    every refresh rebuilds) until rolled back (materialized views cannot be LOCKed; a
+    plain REFRESH in an open transaction can)."""
     blocker = other_connection()
     with blocker.cursor() as cursor:
-        cursor.execute(f"REFRESH MATERIALIZED VIEW {view}")
+        cursor.execute(f"REFRESH MATERIALIZED VIEW {refresh.UNITS[view].delta}")
     return blocker
 
 

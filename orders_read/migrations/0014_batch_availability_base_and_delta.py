@@ -1,0 +1,75 @@
+"""batch_availability as a base view rebuilt in the background plus a delta of the SKUs
+written since, read as one plain view: a write refreshes only the delta."""
+
+from django.db import migrations
+
+SQL = """
+DROP MATERIALIZED VIEW batch_availability;
+
+INSERT INTO read_model_base_state (unit, snapshot, rebuilt_at, rebuild_count)
+VALUES ('batch_availability', pg_current_snapshot()::text, now(), 0)
+ON CONFLICT (unit) DO UPDATE SET snapshot = excluded.snapshot, rebuilt_at = excluded.rebuilt_at;
+
+CREATE MATERIALIZED VIEW batch_availability_base AS
+SELECT batch_id, batchref, sku, eta, purchased, allocated,
+       (purchased - allocated)::bigint AS available
+FROM batch_stock;
+
+CREATE UNIQUE INDEX batch_availability_base_batch_id ON batch_availability_base (batch_id);
+CREATE INDEX batch_availability_base_sku ON batch_availability_base (sku, eta, batchref);
+
+-- batch_stock aggregates every batch; the delta sums only the pending SKUs' batches.
+CREATE MATERIALIZED VIEW batch_availability_delta AS
+SELECT pending.sku AS delta_key, stock.*
+FROM read_pending_skus('batch_availability') pending
+LEFT JOIN LATERAL (
+    SELECT batch.id AS batch_id,
+           batch.reference AS batchref,
+           batch.sku,
+           batch.eta,
+           batch.purchased_quantity AS purchased,
+           coalesce(sum(line.quantity), 0)::bigint AS allocated,
+           (batch.purchased_quantity - coalesce(sum(line.quantity), 0))::bigint AS available
+    FROM orders_write_batch batch
+    LEFT JOIN orders_write_allocation allocation ON allocation.batch_id = batch.id
+    LEFT JOIN orders_write_orderline line ON line.id = allocation.line_id
+    WHERE batch.sku = pending.sku
+    GROUP BY batch.id
+) stock ON true;
+
+CREATE UNIQUE INDEX batch_availability_delta_key ON batch_availability_delta (delta_key, batch_id);
+
+CREATE VIEW batch_availability AS
+SELECT delta.batch_id, delta.batchref, delta.sku, delta.eta, delta.purchased, delta.allocated,
+       delta.available
+FROM batch_availability_delta delta
+WHERE delta.batch_id IS NOT NULL
+UNION ALL
+SELECT base.batch_id, base.batchref, base.sku, base.eta, base.purchased, base.allocated,
+       base.available
+FROM batch_availability_base base
+WHERE NOT EXISTS (
+    SELECT 1 FROM batch_availability_delta delta WHERE delta.delta_key = base.sku
+);
+"""
+
+REVERSE_SQL = """
+DROP VIEW batch_availability;
+DROP MATERIALIZED VIEW batch_availability_delta;
+DROP MATERIALIZED VIEW batch_availability_base;
+DELETE FROM read_model_base_state WHERE unit = 'batch_availability';
+
+CREATE MATERIALIZED VIEW batch_availability AS
+SELECT batch_id, batchref, sku, eta, purchased, allocated,
+       (purchased - allocated)::bigint AS available
+FROM batch_stock;
+
+CREATE UNIQUE INDEX batch_availability_batch_id ON batch_availability (batch_id);
+CREATE INDEX batch_availability_sku ON batch_availability (sku, eta, batchref);
+"""
+
+
+class Migration(migrations.Migration):
+    dependencies = [("orders_read", "0013_order_lines_view_base_and_delta")]
+
+    operations = [migrations.RunSQL(SQL, reverse_sql=REVERSE_SQL)]

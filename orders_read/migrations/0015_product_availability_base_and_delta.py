@@ -1,0 +1,110 @@
+"""product_availability as a base view rebuilt in the background plus a delta of the
+SKUs written since, read as one plain view: a write refreshes only the delta."""
+
+from django.db import migrations
+
+SQL = """
+DROP MATERIALIZED VIEW product_availability;
+
+INSERT INTO read_model_base_state (unit, snapshot, rebuilt_at, rebuild_count)
+VALUES ('product_availability', pg_current_snapshot()::text, now(), 0)
+ON CONFLICT (unit) DO UPDATE SET snapshot = excluded.snapshot, rebuilt_at = excluded.rebuilt_at;
+
+CREATE MATERIALIZED VIEW product_availability_base AS
+SELECT product.sku,
+       product.name,
+       product.price,
+       coalesce(sum(stock.purchased), 0)::bigint AS purchased,
+       coalesce(sum(stock.allocated), 0)::bigint AS allocated,
+       coalesce(sum(stock.purchased - stock.allocated), 0)::bigint AS available,
+       coalesce(sum(stock.purchased - stock.allocated) FILTER (WHERE stock.eta IS NULL), 0)::bigint
+           AS available_now,
+       min(stock.eta) FILTER (WHERE stock.eta IS NOT NULL AND stock.purchased > stock.allocated)
+           AS next_eta,
+       count(stock.batch_id)::integer AS batch_count
+FROM orders_write_product product
+LEFT JOIN batch_stock stock ON stock.sku = product.sku
+GROUP BY product.sku;
+
+CREATE UNIQUE INDEX product_availability_base_sku ON product_availability_base (sku);
+CREATE INDEX product_availability_base_available ON product_availability_base (available);
+
+-- batch_stock aggregates every batch; the delta sums only the pending SKUs' batches.
+CREATE MATERIALIZED VIEW product_availability_delta AS
+SELECT pending.sku AS delta_key, availability.*
+FROM read_pending_skus('product_availability') pending
+LEFT JOIN LATERAL (
+    SELECT product.sku,
+           product.name,
+           product.price,
+           coalesce(sum(stock.purchased), 0)::bigint AS purchased,
+           coalesce(sum(stock.allocated), 0)::bigint AS allocated,
+           coalesce(sum(stock.purchased - stock.allocated), 0)::bigint AS available,
+           coalesce(sum(stock.purchased - stock.allocated) FILTER (WHERE stock.eta IS NULL), 0)::bigint
+               AS available_now,
+           min(stock.eta) FILTER (WHERE stock.eta IS NOT NULL AND stock.purchased > stock.allocated)
+               AS next_eta,
+           count(stock.batch_id)::integer AS batch_count
+    FROM orders_write_product product
+    LEFT JOIN LATERAL (
+        SELECT batch.id AS batch_id,
+               batch.eta,
+               batch.purchased_quantity AS purchased,
+               coalesce(sum(line.quantity), 0)::bigint AS allocated
+        FROM orders_write_batch batch
+        LEFT JOIN orders_write_allocation allocation ON allocation.batch_id = batch.id
+        LEFT JOIN orders_write_orderline line ON line.id = allocation.line_id
+        WHERE batch.sku = product.sku
+        GROUP BY batch.id
+    ) stock ON true
+    WHERE product.sku = pending.sku
+    GROUP BY product.sku
+) availability ON true;
+
+CREATE UNIQUE INDEX product_availability_delta_key ON product_availability_delta (delta_key, sku);
+
+CREATE VIEW product_availability AS
+SELECT delta.sku, delta.name, delta.price, delta.purchased, delta.allocated, delta.available,
+       delta.available_now, delta.next_eta, delta.batch_count
+FROM product_availability_delta delta
+WHERE delta.sku IS NOT NULL
+UNION ALL
+SELECT base.sku, base.name, base.price, base.purchased, base.allocated, base.available,
+       base.available_now, base.next_eta, base.batch_count
+FROM product_availability_base base
+WHERE NOT EXISTS (
+    SELECT 1 FROM product_availability_delta delta WHERE delta.delta_key = base.sku
+);
+"""
+
+REVERSE_SQL = """
+DROP VIEW product_availability;
+DROP MATERIALIZED VIEW product_availability_delta;
+DROP MATERIALIZED VIEW product_availability_base;
+DELETE FROM read_model_base_state WHERE unit = 'product_availability';
+
+CREATE MATERIALIZED VIEW product_availability AS
+SELECT product.sku,
+       product.name,
+       product.price,
+       coalesce(sum(stock.purchased), 0)::bigint AS purchased,
+       coalesce(sum(stock.allocated), 0)::bigint AS allocated,
+       coalesce(sum(stock.purchased - stock.allocated), 0)::bigint AS available,
+       coalesce(sum(stock.purchased - stock.allocated) FILTER (WHERE stock.eta IS NULL), 0)::bigint
+           AS available_now,
+       min(stock.eta) FILTER (WHERE stock.eta IS NOT NULL AND stock.purchased > stock.allocated)
+           AS next_eta,
+       count(stock.batch_id)::integer AS batch_count
+FROM orders_write_product product
+LEFT JOIN batch_stock stock ON stock.sku = product.sku
+GROUP BY product.sku;
+
+CREATE UNIQUE INDEX product_availability_sku ON product_availability (sku);
+CREATE INDEX product_availability_available ON product_availability (available);
+"""
+
+
+class Migration(migrations.Migration):
+    dependencies = [("orders_read", "0014_batch_availability_base_and_delta")]
+
+    operations = [migrations.RunSQL(SQL, reverse_sql=REVERSE_SQL)]
