@@ -3,7 +3,9 @@
 It LISTENs for writes' notifications and refreshes the units they name (coalesced
 with every other refresher through ``refresh``), and every ``interval`` seconds
 refreshes any unit that is behind the event log, so that a lost notification or a
-failed refresh is repaired. It survives the database going away and coming back.
+failed refresh is repaired. A second thread rebuilds the base of any unit whose delta
+has grown past READ_MODEL_DELTA_LIMIT rows, so that deltas stay small while bases take
+their seconds. It survives the database going away and coming back.
 """
 
 from __future__ import annotations
@@ -35,6 +37,24 @@ def _drain(raw) -> set[str]:
     return names
 
 
+def _compact_while(
+    watched: set[str], stop: threading.Event, log: Callable[[str], object], every: float
+) -> None:
+    """Rebuild the bases of watched units whose delta is over the limit, until ``stop``."""
+    try:
+        while not stop.wait(every):
+            try:
+                due = [unit for unit in refresh.units_to_compact() if unit in watched]
+                for outcome in refresh.compact(due):
+                    log(f"{outcome} (delta over {settings.READ_MODEL_DELTA_LIMIT} rows)")
+            except (DatabaseError, InterfaceError) as error:
+                log(f"compacting: database unavailable ({str(error).strip()})")
+                with contextlib.suppress(DatabaseError, InterfaceError):
+                    connection.close()
+    finally:
+        connection.close()
+
+
 def watch(
     units: Sequence[str],
     *,
@@ -55,6 +75,13 @@ def watch(
             log(f"{outcome} ({why})")
 
     log(f"watching {', '.join(sorted(watched))}; safety check every {interval:g} s")
+    compactor = threading.Thread(
+        target=_compact_while,
+        args=(watched, stop, log, min(interval, 1.0)),
+        name="compactor",
+        daemon=True,
+    )
+    compactor.start()
     backoff = 0.5
     while not stop.is_set():
         try:
@@ -82,4 +109,5 @@ def watch(
             stop.wait(backoff)
             backoff = min(backoff * 2, 10.0)
     connection.close()
+    compactor.join(timeout=5)  # a rebuild in progress dies with our connection
     log("watcher stopped")

@@ -1,4 +1,5 @@
-"""``refresh_views [VIEW ...] [--full] [--watch]``: refresh read models now, or keep them fresh."""
+"""``refresh_views [VIEW ...] [--compact | --full] [--watch]``: refresh read models now, or
+keep them fresh."""
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -7,13 +8,20 @@ from orders_read import refresh, watcher
 
 class Command(BaseCommand):
     help = (
-        "Refresh the named read models (default: all). --full rebuilds them without "
-        "CONCURRENTLY; --watch keeps refreshing in the background (READ_MODEL_REFRESH=async)."
+        "Refresh the named read models (default: all): their deltas, the rows written since "
+        "their bases were built. --compact rebuilds the bases too, CONCURRENTLY; --full "
+        "rebuilds them without CONCURRENTLY; --watch keeps refreshing in the background."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("views", nargs="*", help="read models to refresh (default: all)")
-        parser.add_argument(
+        rebuild = parser.add_mutually_exclusive_group()
+        rebuild.add_argument(
+            "--compact",
+            action="store_true",
+            help="rebuild the bases as well, CONCURRENTLY (readers keep reading the old ones)",
+        )
+        rebuild.add_argument(
             "--full",
             action="store_true",
             help="rebuild from scratch (REFRESH without CONCURRENTLY: readers wait meanwhile)",
@@ -37,7 +45,15 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, views: list[str], full: bool, watch: bool, interval, timeout, **options
+        self,
+        *args,
+        views: list[str],
+        compact: bool,
+        full: bool,
+        watch: bool,
+        interval,
+        timeout,
+        **options,
     ):
         try:
             units = refresh.units_of_views(views or refresh.views())
@@ -50,7 +66,10 @@ class Command(BaseCommand):
         if watch:
             watcher.watch(units, interval=interval, log=self.stdout.write)
             return
-        outcomes = refresh.refresh(units, full=full, timeout=timeout)
+        if compact:
+            outcomes = refresh.compact(units, wait=True, timeout=timeout)
+        else:
+            outcomes = refresh.refresh(units, full=full, timeout=timeout)
         for outcome in outcomes:
             self.stdout.write(self.style.ERROR(str(outcome)) if outcome.error else str(outcome))
         if any(outcome.error for outcome in outcomes):
