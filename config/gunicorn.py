@@ -1,5 +1,7 @@
-"""gunicorn settings for `make run`; with READ_MODEL_REFRESH=async it also runs the
-read side's watcher (`manage.py refresh_views --watch`) beside the workers."""
+"""gunicorn settings for `make run`; it also runs the read side's watcher
+(`manage.py refresh_views --watch`) beside the workers: with READ_MODEL_REFRESH=async
+it refreshes after writes, and in either mode it rebuilds the base views in the
+background once their deltas grow."""
 
 import os
 import subprocess
@@ -19,13 +21,10 @@ _watcher: subprocess.Popen | None = None
 def on_starting(server) -> None:
     global _watcher
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    from django.conf import settings
-
-    if settings.READ_MODEL_REFRESH == "async":
-        server.log.info("READ_MODEL_REFRESH=async: starting refresh_views --watch")
-        _watcher = subprocess.Popen(
-            [sys.executable, str(BASE_DIR / "manage.py"), "refresh_views", "--watch"]
-        )
+    server.log.info("starting the read side's watcher: refresh_views --watch")
+    _watcher = subprocess.Popen(
+        [sys.executable, str(BASE_DIR / "manage.py"), "refresh_views", "--watch"]
+    )
 
 
 def on_exit(server) -> None:

@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from orders_read import refresh
 from orders_read.models import (
     AllocationRow,
+    BaseState,
     BatchAvailability,
     OrderLineRow,
     OrderSummary,
@@ -103,19 +104,31 @@ class RefreshStateAdmin(ReadModelAdmin):
         "last_duration_ms",
         "row_count",
         "refresh_count",
+        "delta_row_count",
         "dirty",
         "last_error",
         "last_error_at",
     ]
     list_filter = ["dirty"]
-    actions = ["refresh_selected", "rebuild_selected"]
+    actions = ["refresh_selected", "compact_selected", "rebuild_selected"]
 
     @admin.action(description="Refresh the selected read models")
     def refresh_selected(self, request, queryset) -> None:
         units = [state.unit for state in queryset if state.unit in refresh.UNITS]
         _report(self, request, refresh.refresh(units))
 
+    @admin.action(description="Fold the selected read models' deltas into their bases")
+    def compact_selected(self, request, queryset) -> None:
+        units = [state.unit for state in queryset if state.unit in refresh.UNITS]
+        _report(self, request, refresh.compact(units, wait=True))
+
     @admin.action(description="Rebuild the selected read models from scratch (readers wait)")
     def rebuild_selected(self, request, queryset) -> None:
         units = [state.unit for state in queryset if state.unit in refresh.UNITS]
         _report(self, request, refresh.refresh(units, full=True))
+
+
+@admin.register(BaseState)
+class BaseStateAdmin(ReadModelAdmin):
+    list_display = ["unit", "rebuilt_at", "duration_ms", "row_count", "rebuild_count", "snapshot"]
+    actions = []

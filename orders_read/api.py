@@ -214,9 +214,17 @@ class ReadModelStateSerializer(serializers.Serializer):
     view = serializers.CharField()
     last_refreshed_at = serializers.DateTimeField(allow_null=True)
     last_duration_ms = serializers.FloatField(allow_null=True)
-    row_count = serializers.IntegerField(allow_null=True)
+    row_count = serializers.IntegerField(allow_null=True, help_text="Rows readers see.")
     refresh_count = serializers.IntegerField()
     snapshot = serializers.CharField(allow_blank=True)
+    delta_row_count = serializers.IntegerField(
+        allow_null=True, help_text="Rows of the delta view: what the last refresh rebuilt."
+    )
+    base_rebuilt_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the snapshot of the base view's last rebuild was taken."
+    )
+    base_duration_ms = serializers.FloatField(allow_null=True)
+    base_row_count = serializers.IntegerField(allow_null=True)
     last_error = serializers.CharField(allow_blank=True)
     last_error_at = serializers.DateTimeField(allow_null=True)
     behind = serializers.BooleanField(help_text="Dirty, or missing a write of the event log.")

@@ -14,6 +14,7 @@ from orders_read import refresh
 from orders_read.filters import OrderFilter, ProductFilter
 from orders_read.models import (
     AllocationRow,
+    BaseState,
     BatchAvailability,
     OrderLineRow,
     OrderSummary,
@@ -82,10 +83,11 @@ def batches(*, sku: str | None = None) -> QuerySet[BatchAvailability]:
 def read_model_states() -> list[dict[str, object]]:
     """The state of every refresh unit, whether or not it was ever refreshed."""
     states = {state.unit: state for state in RefreshState.objects.all()}
+    bases = {base.unit: base for base in BaseState.objects.all()}
     behind = set(refresh.units_behind())
     rows = []
     for name, unit in refresh.UNITS.items():
-        state = states.get(name)
+        state, base = states.get(name), bases.get(name)
         rows.append(
             {
                 "name": name,
@@ -98,6 +100,10 @@ def read_model_states() -> list[dict[str, object]]:
                 "last_error": state.last_error if state else "",
                 "last_error_at": state and state.last_error_at,
                 "behind": name in behind,
+                "delta_row_count": state and state.delta_row_count,
+                "base_rebuilt_at": base and base.rebuilt_at,
+                "base_duration_ms": base and base.duration_ms,
+                "base_row_count": base and base.row_count,
             }
         )
     return rows
