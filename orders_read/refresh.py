@@ -299,9 +299,11 @@ def _refresh_once(unit: str, *, full: bool = False, timeout: float | None = None
                 f"SELECT count(*), count({quote(spec.row_id)}) FROM {delta}",
             )
             delta_row_count, delta_rows_shown = cursor.fetchone()
+            # Key by key, so that each count is an index lookup whatever the statistics.
             cursor.execute(
-                f"SELECT count(*) FROM {base} WHERE {quote(spec.key)} IN"
-                f" (SELECT delta_key FROM {delta})"
+                f"SELECT coalesce(sum((SELECT count(*) FROM {base} base"
+                f" WHERE base.{quote(spec.key)} = pending.delta_key)), 0)"
+                f" FROM (SELECT DISTINCT delta_key FROM {delta}) pending"
             )
             (base_rows_hidden,) = cursor.fetchone()
             cursor.execute("SELECT row_count FROM read_model_base_state WHERE unit = %s", [unit])

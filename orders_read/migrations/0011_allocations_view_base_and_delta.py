@@ -50,16 +50,25 @@ CREATE UNIQUE INDEX allocations_view_delta_key ON allocations_view_delta (delta_
 CREATE INDEX allocations_view_delta_orderid ON allocations_view_delta (orderid, sku, batchref);
 CREATE INDEX allocations_view_delta_batchref ON allocations_view_delta (batchref);
 
+-- Readers take a key's rows from the delta where it has the key, else from the base.
+-- Written so that each branch of the UNION ALL stays a single relation: the planner
+-- then pushes filters into both, reads them in index order (Merge Append) for a
+-- first page, and hashes the delta's keys once per query.
 CREATE VIEW allocations_view AS
-SELECT delta.line_id, delta.order_id, delta.orderid, delta.sku, delta.qty, delta.batchref
-FROM allocations_view_delta delta
-WHERE delta.line_id IS NOT NULL
-UNION ALL
-SELECT base.line_id, base.order_id, base.orderid, base.sku, base.qty, base.batchref
-FROM allocations_view_base base
-WHERE NOT EXISTS (
-    SELECT 1 FROM allocations_view_delta delta WHERE delta.delta_key = base.order_id
-);
+SELECT piece.line_id, piece.order_id, piece.orderid, piece.sku, piece.qty, piece.batchref
+FROM (
+    SELECT true AS from_delta, delta.line_id, delta.order_id, delta.orderid, delta.sku,
+           delta.qty, delta.batchref
+    FROM allocations_view_delta delta
+    UNION ALL
+    SELECT false, base.line_id, base.order_id, base.orderid, base.sku, base.qty,
+           base.batchref
+    FROM allocations_view_base base
+) piece
+WHERE CASE WHEN piece.from_delta THEN piece.line_id IS NOT NULL
+           ELSE NOT EXISTS (
+               SELECT 1 FROM allocations_view_delta delta WHERE delta.delta_key = piece.order_id)
+      END;
 """
 
 REVERSE_SQL = """

@@ -57,18 +57,29 @@ CREATE UNIQUE INDEX order_summary_delta_key ON order_summary_delta (delta_key, i
 CREATE INDEX order_summary_delta_reference ON order_summary_delta (reference);
 CREATE INDEX order_summary_delta_created_at ON order_summary_delta (created_at DESC, id DESC);
 
+-- Readers take a key's rows from the delta where it has the key, else from the base.
+-- Written so that each branch of the UNION ALL stays a single relation: the planner
+-- then pushes filters into both, reads them in index order (Merge Append) for a
+-- first page, and hashes the delta's keys once per query.
 CREATE VIEW order_summary AS
-SELECT delta.id, delta.reference, delta.customer_name, delta.shipping_address, delta.status,
-       delta.line_count, delta.total_quantity, delta.total_amount,
-       delta.allocated_line_count, delta.created_at
-FROM order_summary_delta delta
-WHERE delta.id IS NOT NULL
-UNION ALL
-SELECT base.id, base.reference, base.customer_name, base.shipping_address, base.status,
-       base.line_count, base.total_quantity, base.total_amount,
-       base.allocated_line_count, base.created_at
-FROM order_summary_base base
-WHERE NOT EXISTS (SELECT 1 FROM order_summary_delta delta WHERE delta.delta_key = base.id);
+SELECT piece.id, piece.reference, piece.customer_name, piece.shipping_address, piece.status,
+       piece.line_count, piece.total_quantity, piece.total_amount,
+       piece.allocated_line_count, piece.created_at
+FROM (
+    SELECT true AS from_delta, delta.id, delta.reference, delta.customer_name,
+           delta.shipping_address, delta.status, delta.line_count, delta.total_quantity,
+           delta.total_amount, delta.allocated_line_count, delta.created_at
+    FROM order_summary_delta delta
+    UNION ALL
+    SELECT false, base.id, base.reference, base.customer_name, base.shipping_address,
+           base.status, base.line_count, base.total_quantity, base.total_amount,
+           base.allocated_line_count, base.created_at
+    FROM order_summary_base base
+) piece
+WHERE CASE WHEN piece.from_delta THEN piece.id IS NOT NULL
+           ELSE NOT EXISTS (
+               SELECT 1 FROM order_summary_delta delta WHERE delta.delta_key = piece.id)
+      END;
 """
 
 REVERSE_SQL = """

@@ -56,18 +56,27 @@ LEFT JOIN LATERAL (
 CREATE UNIQUE INDEX order_lines_view_delta_key ON order_lines_view_delta (delta_key, line_id);
 CREATE INDEX order_lines_view_delta_orderid ON order_lines_view_delta (orderid, sku);
 
+-- Readers take a key's rows from the delta where it has the key, else from the base.
+-- Written so that each branch of the UNION ALL stays a single relation: the planner
+-- then pushes filters into both, reads them in index order (Merge Append) for a
+-- first page, and hashes the delta's keys once per query.
 CREATE VIEW order_lines_view AS
-SELECT delta.line_id, delta.order_id, delta.orderid, delta.sku, delta.product_name, delta.qty,
-       delta.unit_price, delta.amount, delta.batchref, delta.batch_eta
-FROM order_lines_view_delta delta
-WHERE delta.line_id IS NOT NULL
-UNION ALL
-SELECT base.line_id, base.order_id, base.orderid, base.sku, base.product_name, base.qty,
-       base.unit_price, base.amount, base.batchref, base.batch_eta
-FROM order_lines_view_base base
-WHERE NOT EXISTS (
-    SELECT 1 FROM order_lines_view_delta delta WHERE delta.delta_key = base.order_id
-);
+SELECT piece.line_id, piece.order_id, piece.orderid, piece.sku, piece.product_name,
+       piece.qty, piece.unit_price, piece.amount, piece.batchref, piece.batch_eta
+FROM (
+    SELECT true AS from_delta, delta.line_id, delta.order_id, delta.orderid, delta.sku,
+           delta.product_name, delta.qty, delta.unit_price, delta.amount, delta.batchref,
+           delta.batch_eta
+    FROM order_lines_view_delta delta
+    UNION ALL
+    SELECT false, base.line_id, base.order_id, base.orderid, base.sku, base.product_name,
+           base.qty, base.unit_price, base.amount, base.batchref, base.batch_eta
+    FROM order_lines_view_base base
+) piece
+WHERE CASE WHEN piece.from_delta THEN piece.line_id IS NOT NULL
+           ELSE NOT EXISTS (
+               SELECT 1 FROM order_lines_view_delta delta WHERE delta.delta_key = piece.order_id)
+      END;
 """
 
 REVERSE_SQL = """

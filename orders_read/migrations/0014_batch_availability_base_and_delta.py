@@ -39,18 +39,26 @@ LEFT JOIN LATERAL (
 
 CREATE UNIQUE INDEX batch_availability_delta_key ON batch_availability_delta (delta_key, batch_id);
 
+-- Readers take a key's rows from the delta where it has the key, else from the base.
+-- Written so that each branch of the UNION ALL stays a single relation: the planner
+-- then pushes filters into both, reads them in index order (Merge Append) for a
+-- first page, and hashes the delta's keys once per query.
 CREATE VIEW batch_availability AS
-SELECT delta.batch_id, delta.batchref, delta.sku, delta.eta, delta.purchased, delta.allocated,
-       delta.available
-FROM batch_availability_delta delta
-WHERE delta.batch_id IS NOT NULL
-UNION ALL
-SELECT base.batch_id, base.batchref, base.sku, base.eta, base.purchased, base.allocated,
-       base.available
-FROM batch_availability_base base
-WHERE NOT EXISTS (
-    SELECT 1 FROM batch_availability_delta delta WHERE delta.delta_key = base.sku
-);
+SELECT piece.batch_id, piece.batchref, piece.sku, piece.eta, piece.purchased,
+       piece.allocated, piece.available
+FROM (
+    SELECT true AS from_delta, delta.batch_id, delta.batchref, delta.sku, delta.eta,
+           delta.purchased, delta.allocated, delta.available
+    FROM batch_availability_delta delta
+    UNION ALL
+    SELECT false, base.batch_id, base.batchref, base.sku, base.eta, base.purchased,
+           base.allocated, base.available
+    FROM batch_availability_base base
+) piece
+WHERE CASE WHEN piece.from_delta THEN piece.batch_id IS NOT NULL
+           ELSE NOT EXISTS (
+               SELECT 1 FROM batch_availability_delta delta WHERE delta.delta_key = piece.sku)
+      END;
 """
 
 REVERSE_SQL = """

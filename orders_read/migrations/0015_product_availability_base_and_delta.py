@@ -63,18 +63,27 @@ LEFT JOIN LATERAL (
 
 CREATE UNIQUE INDEX product_availability_delta_key ON product_availability_delta (delta_key, sku);
 
+-- Readers take a key's rows from the delta where it has the key, else from the base.
+-- Written so that each branch of the UNION ALL stays a single relation: the planner
+-- then pushes filters into both, reads them in index order (Merge Append) for a
+-- first page, and hashes the delta's keys once per query.
 CREATE VIEW product_availability AS
-SELECT delta.sku, delta.name, delta.price, delta.purchased, delta.allocated, delta.available,
-       delta.available_now, delta.next_eta, delta.batch_count
-FROM product_availability_delta delta
-WHERE delta.sku IS NOT NULL
-UNION ALL
-SELECT base.sku, base.name, base.price, base.purchased, base.allocated, base.available,
-       base.available_now, base.next_eta, base.batch_count
-FROM product_availability_base base
-WHERE NOT EXISTS (
-    SELECT 1 FROM product_availability_delta delta WHERE delta.delta_key = base.sku
-);
+SELECT piece.sku, piece.name, piece.price, piece.purchased, piece.allocated,
+       piece.available, piece.available_now, piece.next_eta, piece.batch_count
+FROM (
+    SELECT true AS from_delta, delta.sku, delta.name, delta.price, delta.purchased,
+           delta.allocated, delta.available, delta.available_now, delta.next_eta,
+           delta.batch_count
+    FROM product_availability_delta delta
+    UNION ALL
+    SELECT false, base.sku, base.name, base.price, base.purchased, base.allocated,
+           base.available, base.available_now, base.next_eta, base.batch_count
+    FROM product_availability_base base
+) piece
+WHERE CASE WHEN piece.from_delta THEN piece.sku IS NOT NULL
+           ELSE NOT EXISTS (
+               SELECT 1 FROM product_availability_delta delta WHERE delta.delta_key = piece.sku)
+      END;
 """
 
 REVERSE_SQL = """
