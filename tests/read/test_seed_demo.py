@@ -5,6 +5,7 @@ import io
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.db.models import Count, F, Sum
 
 from orders_read import consistency, demo
@@ -81,3 +82,30 @@ def test_demo_user_gets_a_new_password_each_time():
 def test_negative_order_count_is_refused():
     with pytest.raises(CommandError, match="must not be negative"):
         seed(-1)
+
+
+def test_the_loading_transaction_switches_the_read_sides_triggers_off():
+    # The read side's dirty-key triggers skip their work when quartermaster.bulk_load is on.
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE seen_bulk_load (setting text)")
+        cursor.execute(
+            "CREATE FUNCTION record_bulk_load() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN INSERT INTO seen_bulk_load"
+            " VALUES (current_setting('quartermaster.bulk_load', true)); RETURN NULL; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER record_bulk_load AFTER INSERT ON orders_write_orderline"
+            " FOR EACH STATEMENT EXECUTE FUNCTION record_bulk_load()"
+        )
+    try:
+        seed(50)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT DISTINCT setting FROM seen_bulk_load")
+            assert cursor.fetchall() == [("on",)]
+            cursor.execute("SELECT current_setting('quartermaster.bulk_load', true)")
+            assert cursor.fetchone()[0] in (None, "")  # SET LOCAL: only that transaction
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER record_bulk_load ON orders_write_orderline")
+            cursor.execute("DROP FUNCTION record_bulk_load()")
+            cursor.execute("DROP TABLE seen_bulk_load")
