@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import queue
 import random
 import secrets
 import time
@@ -39,10 +40,11 @@ LOADED_TABLES = ("orders_write_order", "orders_write_orderline", "orders_write_a
 # A load of at least this many orders (and at least as many as the tables hold) drops
 # the loaded tables' indexes and foreign keys and builds them again afterwards.
 BULK_LOAD_MINIMUM = 50_000
-# In the loading transaction: sorts for index builds (up to 2.5
+# Per connection while loading and rebuilding: sorts for index builds (up to 2.5
 # million keys at a million orders) and hash joins stay in memory.
 BULK_LOAD_MAINTENANCE_MEMORY = "512MB"
 BULK_LOAD_WORK_MEMORY = "256MB"
+REBUILD_CONNECTIONS = 2  # read models rebuilt at once
 
 NAMED_PRODUCTS = [
     ("RED-CHAIR", "Red chair", "49.90"),
@@ -442,8 +444,40 @@ def _load_next(cursor, waiting: deque, progress, lines: int, allocations: int) -
 
 
 def rebuild_read_models() -> list[refresh.RefreshOutcome]:
-    # An operator's bulk load: no time limit, unlike a refresh in a request.
-    return refresh.refresh(refresh.UNITS, full=True, timeout=0)
+    """Rebuild every unit from scratch, on REBUILD_CONNECTIONS connections at once.
+
+    Each rebuild already uses PostgreSQL's parallel workers, so this pays only when
+    the two cores are shared with other work: at a million orders it measured 28.7 s
+    against 38.7-43.6 s one at a time with the load average at 3.3-4.7, but 34.6 s
+    against 30.8-31.5 s at 2. Units are taken in ``refresh.UNITS`` order by whichever
+    connection is free; the outcomes come back in that order too.
+    """
+    names = list(refresh.UNITS)
+    todo: queue.SimpleQueue[str] = queue.SimpleQueue()
+    for name in names:
+        todo.put(name)
+
+    def rebuild_some() -> list[refresh.RefreshOutcome]:
+        try:
+            with connection.cursor() as cursor:
+                # For this connection only (closed below): sorts and index builds in memory.
+                cursor.execute(f"SET maintenance_work_mem = '{BULK_LOAD_MAINTENANCE_MEMORY}'")
+                cursor.execute(f"SET work_mem = '{BULK_LOAD_WORK_MEMORY}'")
+            outcomes = []
+            while True:
+                try:
+                    name = todo.get_nowait()
+                except queue.Empty:
+                    return outcomes
+                # An operator's bulk load: no time limit, unlike a refresh in a request.
+                outcomes += refresh.refresh([name], full=True, timeout=0)
+        finally:
+            connection.close()  # this thread's own connection
+
+    with ThreadPoolExecutor(REBUILD_CONNECTIONS, thread_name_prefix="seed-rebuild") as pool:
+        results = [pool.submit(rebuild_some) for _ in range(REBUILD_CONNECTIONS)]
+    outcomes = [outcome for result in results for outcome in result.result()]
+    return sorted(outcomes, key=lambda outcome: names.index(outcome.unit))
 
 
 def reset_demo_user() -> tuple[str, str]:
