@@ -1,18 +1,25 @@
 """Demo data: a catalogue, stock in the warehouse and on ships, and N orders.
 
 The catalogue goes through the write side's services. Orders are bulk-loaded with
-COPY (a million in well under a minute), allocated in memory by the domain's own
-policy (``domain.choose_batch``), and the read models rebuilt afterwards: one service
-call per order would take hours. Seeding again adds only the orders that are missing.
+COPY in one transaction (a thread writes the next chunk while PostgreSQL loads one),
+allocated in memory by the domain's own policy (``domain.preference`` and
+``BatchStock.can_hold``, as ``choose_batch`` uses them), and the read models rebuilt
+afterwards: one service call per order would take hours. Seeding again adds only the
+orders that are missing. A big load drops the tables' indexes and foreign keys
+and builds them again at the end.
 """
 
 from __future__ import annotations
 
 import datetime
 import io
+import queue
 import random
 import secrets
-from collections.abc import Callable, Iterable
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -27,7 +34,17 @@ from orders_write.models import Batch, Product
 
 DEMO_USERNAME = "demo"
 ORDER_PREFIX = "DEMO-"
-CHUNK = 20_000  # orders per COPY round (and per tick of the progress bar)
+CHUNK = 25_000  # orders per COPY round (and per tick of the progress bar)
+LINES_PER_ORDER = (1, 2, 2, 3, 3, 4)  # drawn uniformly: 2.5 lines per order on average
+LOADED_TABLES = ("orders_write_order", "orders_write_orderline", "orders_write_allocation")
+# A load of at least this many orders (and at least as many as the tables hold) drops
+# the loaded tables' indexes and foreign keys and builds them again afterwards.
+BULK_LOAD_MINIMUM = 50_000
+# Per connection while loading and rebuilding: sorts for index builds (up to 2.5
+# million keys at a million orders) and hash joins stay in memory.
+BULK_LOAD_MAINTENANCE_MEMORY = "512MB"
+BULK_LOAD_WORK_MEMORY = "256MB"
+REBUILD_CONNECTIONS = 2  # read models rebuilt at once
 
 NAMED_PRODUCTS = [
     ("RED-CHAIR", "Red chair", "49.90"),
@@ -114,9 +131,12 @@ class _Stock:
 
     def allocate(self, sku: str, quantity: int) -> int | None:
         """The id of the batch the policy gives ``quantity`` of ``sku`` to, or None."""
-        for entry in self.batches.get(sku, ()):
+        entries = self.batches.get(sku, ())
+        for entry in entries:
             if entry[0].can_hold(quantity):
                 entry[0] = entry[0].with_allocated(quantity)
+                if not entry[0].available_quantity:
+                    entries.remove(entry)  # full: the policy can never choose it again
                 return entry[1]
         return None
 
@@ -129,11 +149,6 @@ def _reserve_ids(cursor, table: str, count: int) -> int:
         [count],
     )
     return cursor.fetchone()[0] - count + 1
-
-
-def _copy(cursor, table: str, columns: str, rows: Iterable[str]) -> None:
-    buffer = io.StringIO("".join(rows))
-    cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", buffer)
 
 
 def _text(value: str) -> str:
@@ -150,73 +165,319 @@ def existing_orders() -> int:
         return cursor.fetchone()[0]
 
 
-def seed_orders(count: int, *, progress: Callable[[int], object] = lambda done: None) -> int:
-    """Load demo orders DEMO-0000001 … up to ``count``; returns how many were new."""
-    start = existing_orders() + 1
-    if start > count:
-        return 0
-    prices = dict(Product.objects.values_list("sku", "price"))
-    skus = sorted(prices)
-    stock = _Stock.load()
-    now = timezone.now()
-    created = 0
-    for first in range(start, count + 1, CHUNK):
-        numbers = range(first, min(first + CHUNK, count + 1))
-        with transaction.atomic(), connection.cursor() as cursor:
-            _load_chunk(cursor, numbers, count, skus, prices, stock, now)
-        created += len(numbers)
-        progress(len(numbers))
-    return created
+@dataclass(frozen=True)
+class _Chunk:
+    """One round of COPY: each table's rows in COPY's text format, already encoded."""
+
+    orders: bytes
+    lines: bytes
+    allocations: bytes
+    order_count: int
+    line_count: int
+    allocation_count: int
 
 
-def _load_chunk(cursor, numbers: range, count: int, skus, prices, stock: _Stock, now) -> None:
-    rng = random.Random(numbers.start)
-    order_id = _reserve_ids(cursor, "orders_write_order", len(numbers))
-    orders, lines, allocated_lines = [], [], []
-    for offset, number in enumerate(numbers):
-        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        address = f"{rng.randint(1, 250)} {rng.choice(STREETS)}\\n{rng.choice(CITIES)}"
-        fate = rng.random()
-        status = "submitted" if fate < 0.8 else ("pending" if fate < 0.9 else "cancelled")
+class _OrderWriter:
+    """Writes demo orders as COPY text, allocating their lines by the domain's policy.
+
+    It runs in a thread beside the loading connection (PostgreSQL ingests one chunk
+    while Python writes the next), so it never touches the database. Everything
+    repeated per row is formatted once here: per-row Python is what limits the rate.
+    """
+
+    def __init__(self, count: int, prices: dict[str, Decimal], stock: _Stock, now) -> None:
+        self.count = count
+        self.stock = stock
+        self.now = now
+        self.allocated_at = f"\t{now.isoformat()}\n"
         # Spread over the last year, newest last, as if placed one after another.
-        created_at = now - datetime.timedelta(seconds=(count - number) * 31_536_000 / count)
-        orders.append(
-            f"{order_id + offset}\t{demo_order_reference(number)}\t{first} {last}\t"
-            f"{address}\t{status}\t{created_at.isoformat()}\n"
+        self.spacing = datetime.timedelta(seconds=31_536_000 / max(count, 1))
+        self.customers = [f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES]
+        self.addresses = [
+            f"{number} {street}\\n{city}"
+            for number in range(1, 251)
+            for street in STREETS
+            for city in CITIES
+        ]
+        self.skus = sorted(prices)
+        # A line's row after its ids, by SKU and quantity (1 to 5).
+        self.line_ends = [
+            [f"\t{_text(sku)}\t{quantity}\t{prices[sku]}\n" for quantity in range(6)]
+            for sku in self.skus
+        ]
+
+    def line_counts(self, numbers: range) -> list[int]:
+        """How many lines each order has: known before writing, to reserve line ids."""
+        rng = random.Random(f"lines {numbers.start}")
+        counts = rng.choices(LINES_PER_ORDER, k=len(numbers))
+        return [min(count, len(self.skus)) for count in counts]
+
+    def chunk(self, numbers: range, line_counts: list[int], order_id: int, line_id: int) -> _Chunk:
+        random_fraction = random.Random(numbers.start).random
+        customers, customer_count = self.customers, len(self.customers)
+        addresses, address_count = self.addresses, len(self.addresses)
+        line_ends, skus, sku_count = self.line_ends, self.skus, len(self.skus)
+        allocate, allocated_at = self.stock.allocate, self.allocated_at
+        created_at = self.now - self.spacing * (self.count - numbers.start)
+        spacing = self.spacing
+        orders: list[str] = []
+        lines: list[str] = []
+        allocations: list[str] = []
+        for number, line_count in zip(numbers, line_counts, strict=True):
+            fate = random_fraction()
+            submitted = fate < 0.8
+            status = "submitted" if submitted else ("pending" if fate < 0.9 else "cancelled")
+            order_key = f"\t{order_id}"
+            orders.append(
+                f"{order_id}\t{ORDER_PREFIX}{number:07d}"
+                f"\t{customers[int(random_fraction() * customer_count)]}"
+                f"\t{addresses[int(random_fraction() * address_count)]}"
+                f"\t{status}\t{created_at.isoformat()}\n"
+            )
+            chosen: list[int] = []  # distinct SKUs, like random.sample
+            while len(chosen) < line_count:
+                index = int(random_fraction() * sku_count)
+                if index not in chosen:
+                    chosen.append(index)
+            for index in chosen:
+                quantity = int(random_fraction() * 5) + 1
+                lines.append(f"{line_id}{order_key}{line_ends[index][quantity]}")
+                if submitted:
+                    batch_id = allocate(skus[index], quantity)
+                    if batch_id is not None:
+                        allocations.append(f"{line_id}\t{batch_id}{allocated_at}")
+                line_id += 1
+            order_id += 1
+            created_at += spacing
+        return _Chunk(
+            "".join(orders).encode(),
+            "".join(lines).encode(),
+            "".join(allocations).encode(),
+            len(orders),
+            len(lines),
+            len(allocations),
         )
-        for sku in rng.sample(skus, k=min(len(skus), rng.choice((1, 2, 2, 3, 3, 4)))):
-            quantity = rng.randint(1, 5)
-            lines.append((order_id + offset, sku, quantity))
-            if status == "submitted":
-                allocated_lines.append(len(lines) - 1)
+
+
+def _copy(cursor, table: str, columns: str, rows: bytes) -> None:
+    # The whole chunk in one read: psycopg2 holds the GIL while it reads from the file
+    # and releases it while PostgreSQL works, which is when the writer thread runs.
+    cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", io.BytesIO(rows), len(rows) + 1)
+
+
+def _load(cursor, chunk: _Chunk) -> None:
     _copy(
         cursor,
         "orders_write_order",
         "id, reference, customer_name, shipping_address, status, created_at",
-        orders,
+        chunk.orders,
     )
-    line_id = _reserve_ids(cursor, "orders_write_orderline", len(lines))
-    _copy(
-        cursor,
-        "orders_write_orderline",
-        "id, order_id, sku, quantity, unit_price",
-        (
-            f"{line_id + index}\t{order}\t{_text(sku)}\t{quantity}\t{prices[sku]}\n"
-            for index, (order, sku, quantity) in enumerate(lines)
-        ),
+    _copy(cursor, "orders_write_orderline", "id, order_id, sku, quantity, unit_price", chunk.lines)
+    _copy(cursor, "orders_write_allocation", "line_id, batch_id, allocated_at", chunk.allocations)
+
+
+def _begin_bulk_load(cursor) -> None:
+    """Settings for the loading transaction only (SET LOCAL ends with it)."""
+    # The read side's triggers on the write tables record the keys each statement
+    # touched so that refreshes can be incremental; a bulk load is followed by a full
+    # rebuild anyway, and recording millions of keys would only slow it down. The
+    # triggers skip their work while this is on.
+    cursor.execute("SET LOCAL quartermaster.bulk_load = 'on'")
+    # Losing the last moments of a demo load in a crash is harmless (run it again).
+    cursor.execute("SET LOCAL synchronous_commit = off")
+    # Room to sort each index build and each foreign-key check in memory.
+    cursor.execute(f"SET LOCAL maintenance_work_mem = '{BULK_LOAD_MAINTENANCE_MEMORY}'")
+    cursor.execute(f"SET LOCAL work_mem = '{BULK_LOAD_WORK_MEMORY}'")
+
+
+def _drop_keys_and_indexes(cursor, tables: Sequence[str]) -> list[str]:
+    """Drop the tables' foreign keys (both ways), keys and indexes; returns the SQL
+    that makes each again, in an order that works (keys before the foreign keys on them).
+
+    A key that another object depends on (a view that groups by it) stays.
+
+    The definitions come from the catalogue (pg_get_constraintdef, pg_get_indexdef),
+    so what is rebuilt is exactly what the migrations made, under the same names.
+    """
+    cursor.execute(
+        """
+        SELECT format('ALTER TABLE %%s DROP CONSTRAINT %%I', conrelid::regclass, conname),
+               format('ALTER TABLE %%s ADD CONSTRAINT %%I %%s',
+                      conrelid::regclass, conname, pg_get_constraintdef(oid))
+        FROM pg_constraint
+        WHERE contype = 'f'
+          AND (conrelid = ANY(%s::regclass[]) OR confrelid = ANY(%s::regclass[]))
+        ORDER BY conrelid::regclass::text, conname
+        """,
+        [list(tables), list(tables)],
     )
-    allocations = []
-    for index in allocated_lines:
-        _, sku, quantity = lines[index]
-        batch_id = stock.allocate(sku, quantity)
-        if batch_id is not None:
-            allocations.append(f"{line_id + index}\t{batch_id}\t{now.isoformat()}\n")
-    _copy(cursor, "orders_write_allocation", "line_id, batch_id, allocated_at", allocations)
+    foreign_keys = cursor.fetchall()
+    cursor.execute(
+        """
+        SELECT format('ALTER TABLE %%s DROP CONSTRAINT %%I', conrelid::regclass, conname),
+               format('ALTER TABLE %%s ADD CONSTRAINT %%I %%s',
+                      conrelid::regclass, conname, pg_get_constraintdef(oid))
+        FROM pg_constraint
+        WHERE contype IN ('p', 'u') AND conrelid = ANY(%s::regclass[])
+          -- Kept when something depends on it: order_summary's GROUP BY o.id needs
+          -- the primary key of orders. A kept key costs little: ids only ascend.
+          AND NOT EXISTS (
+              SELECT FROM pg_depend
+              WHERE refclassid = 'pg_constraint'::regclass AND refobjid = pg_constraint.oid
+                AND deptype = 'n')  -- not 'i': the key's own index
+        ORDER BY conrelid::regclass::text, contype, conname
+        """,
+        [list(tables)],
+    )
+    keys = cursor.fetchall()
+    cursor.execute(
+        """
+        SELECT format('DROP INDEX %%s', index.indexrelid::regclass),
+               pg_get_indexdef(index.indexrelid)
+        FROM pg_index index
+        WHERE index.indrelid = ANY(%s::regclass[])
+          AND NOT EXISTS (
+              SELECT FROM pg_constraint
+              WHERE conindid = index.indexrelid AND conrelid = index.indrelid)
+        ORDER BY index.indexrelid::regclass::text
+        """,
+        [list(tables)],
+    )
+    indexes = cursor.fetchall()
+    for drop, _ in foreign_keys + keys + indexes:
+        cursor.execute(drop)
+    return [create for _, create in keys + indexes + foreign_keys]
+
+
+def _worth_rebuilding(cursor, new_orders: int) -> bool:
+    """Rebuilding pays when the load is big and at least doubles the tables."""
+    if new_orders < BULK_LOAD_MINIMUM:
+        return False
+    cursor.execute("SELECT count(*) FROM orders_write_order")
+    return new_orders >= cursor.fetchone()[0]
+
+
+@dataclass(frozen=True)
+class OrderLoad:
+    """What seed_orders did, and how long each part took (for the operator)."""
+
+    created: int = 0
+    lines: int = 0
+    allocations: int = 0
+    rebuilt_indexes: bool = False
+    loading_seconds: float = 0.0
+    indexing_seconds: float = 0.0
+
+
+def seed_orders(
+    count: int,
+    *,
+    progress: Callable[[int], object] = lambda done: None,
+    stage: Callable[[str], object] = lambda name: None,
+    rebuild_indexes: bool | None = None,
+) -> OrderLoad:
+    """Load demo orders DEMO-0000001 … up to ``count``, in one transaction.
+
+    With ``rebuild_indexes`` (by default: for a big load that at least doubles the
+    tables) the loaded tables' indexes and foreign keys are dropped first and built
+    again at the end: one sorted build and one join per foreign key instead of an
+    index insertion per row per index and a deferred check per row per key. It is
+    all one transaction, so a failure leaves the schema as it was; meanwhile the
+    tables are locked (ACCESS EXCLUSIVE), as befits a bulk load. ``progress`` hears
+    of each chunk loaded, ``stage`` of the work after the last one.
+    """
+    start = existing_orders() + 1
+    if start > count:
+        return OrderLoad()
+    numbers = range(start, count + 1)
+    chunks = [numbers[first : first + CHUNK] for first in range(0, len(numbers), CHUNK)]
+    prices = dict(Product.objects.values_list("sku", "price"))
+    writer = _OrderWriter(count, prices, _Stock.load(), timezone.now())
+    line_counts = [writer.line_counts(chunk) for chunk in chunks]
+    lines = allocations = 0
+    started = time.monotonic()
+    with transaction.atomic(), connection.cursor() as cursor:
+        _begin_bulk_load(cursor)
+        if rebuild_indexes is None:
+            rebuild_indexes = _worth_rebuilding(cursor, len(numbers))
+        rebuild = _drop_keys_and_indexes(cursor, LOADED_TABLES) if rebuild_indexes else []
+        order_id = _reserve_ids(cursor, "orders_write_order", len(numbers))
+        line_id = _reserve_ids(cursor, "orders_write_orderline", sum(map(sum, line_counts)))
+        # One thread writes (in chunk order: allocation is sequential) while this one
+        # loads; at most two chunks wait, to bound memory.
+        writing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed-writer")
+        waiting: deque[Future[_Chunk]] = deque()
+        try:
+            for chunk, counts in zip(chunks, line_counts, strict=True):
+                waiting.append(writing.submit(writer.chunk, chunk, counts, order_id, line_id))
+                order_id += len(chunk)
+                line_id += sum(counts)
+                if len(waiting) > 2:
+                    lines, allocations = _load_next(cursor, waiting, progress, lines, allocations)
+            while waiting:
+                lines, allocations = _load_next(cursor, waiting, progress, lines, allocations)
+        finally:
+            writing.shutdown(cancel_futures=True)
+        loaded = time.monotonic()
+        if rebuild:
+            stage("rebuilding indexes and foreign keys")
+        for statement in rebuild:
+            cursor.execute(statement)
+        # Fresh statistics, or the read models' rebuild plans for empty tables.
+        stage("analysing")
+        cursor.execute(f"ANALYZE {', '.join(LOADED_TABLES)}")
+    return OrderLoad(
+        len(numbers),
+        lines,
+        allocations,
+        bool(rebuild),
+        loaded - started,
+        time.monotonic() - loaded,
+    )
+
+
+def _load_next(cursor, waiting: deque, progress, lines: int, allocations: int) -> tuple[int, int]:
+    chunk = waiting.popleft().result()
+    _load(cursor, chunk)
+    progress(chunk.order_count)
+    return lines + chunk.line_count, allocations + chunk.allocation_count
 
 
 def rebuild_read_models() -> list[refresh.RefreshOutcome]:
-    # An operator's bulk load: no time limit, unlike a refresh in a request.
-    return refresh.refresh(refresh.UNITS, full=True, timeout=0)
+    """Rebuild every unit from scratch, on REBUILD_CONNECTIONS connections at once.
+
+    Each rebuild already uses PostgreSQL's parallel workers, so this pays only when
+    the two cores are shared with other work: at a million orders it measured 28.7 s
+    against 38.7-43.6 s one at a time with the load average at 3.3-4.7, but 34.6 s
+    against 30.8-31.5 s at 2. Units are taken in ``refresh.UNITS`` order by whichever
+    connection is free; the outcomes come back in that order too.
+    """
+    names = list(refresh.UNITS)
+    todo: queue.SimpleQueue[str] = queue.SimpleQueue()
+    for name in names:
+        todo.put(name)
+
+    def rebuild_some() -> list[refresh.RefreshOutcome]:
+        try:
+            with connection.cursor() as cursor:
+                # For this connection only (closed below): sorts and index builds in memory.
+                cursor.execute(f"SET maintenance_work_mem = '{BULK_LOAD_MAINTENANCE_MEMORY}'")
+                cursor.execute(f"SET work_mem = '{BULK_LOAD_WORK_MEMORY}'")
+            outcomes = []
+            while True:
+                try:
+                    name = todo.get_nowait()
+                except queue.Empty:
+                    return outcomes
+                # An operator's bulk load: no time limit, unlike a refresh in a request.
+                outcomes += refresh.refresh([name], full=True, timeout=0)
+        finally:
+            connection.close()  # this thread's own connection
+
+    with ThreadPoolExecutor(REBUILD_CONNECTIONS, thread_name_prefix="seed-rebuild") as pool:
+        results = [pool.submit(rebuild_some) for _ in range(REBUILD_CONNECTIONS)]
+    outcomes = [outcome for result in results for outcome in result.result()]
+    return sorted(outcomes, key=lambda outcome: names.index(outcome.unit))
 
 
 def reset_demo_user() -> tuple[str, str]:

@@ -5,6 +5,7 @@ import io
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import IntegrityError, connection
 from django.db.models import Count, F, Sum
 
 from orders_read import consistency, demo
@@ -81,3 +82,72 @@ def test_demo_user_gets_a_new_password_each_time():
 def test_negative_order_count_is_refused():
     with pytest.raises(CommandError, match="must not be negative"):
         seed(-1)
+
+
+SCHEMA = """
+SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), convalidated
+FROM pg_constraint WHERE conrelid = ANY(%(tables)s::regclass[])
+UNION ALL
+SELECT indrelid::regclass::text, indexrelid::regclass::text, pg_get_indexdef(indexrelid), indisvalid
+FROM pg_index WHERE indrelid = ANY(%(tables)s::regclass[])
+ORDER BY 1, 2, 3
+"""
+
+
+def loaded_tables_schema() -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(SCHEMA, {"tables": list(demo.LOADED_TABLES)})
+        return cursor.fetchall()
+
+
+def test_a_bulk_load_rebuilds_the_same_keys_and_indexes():
+    seed(100)
+    before = loaded_tables_schema()
+
+    load = demo.seed_orders(400, rebuild_indexes=True)
+
+    assert load.rebuilt_indexes and load.created == 300
+    assert loaded_tables_schema() == before
+    demo.rebuild_read_models()
+    assert all(result.ok for result in consistency.check_all())
+
+
+def test_a_failed_bulk_load_leaves_data_and_schema_as_they_were():
+    seed(100)
+    before = loaded_tables_schema()
+    # A duplicate the dropped unique key cannot refuse during the load: rebuilding it must.
+    Order.objects.filter(reference=demo.demo_order_reference(100)).update(reference="DEMO-X")
+    Order.objects.create(reference=demo.demo_order_reference(150))
+
+    with pytest.raises(IntegrityError):
+        demo.seed_orders(400, rebuild_indexes=True)
+
+    assert loaded_tables_schema() == before
+    assert Order.objects.count() == 101
+
+
+def test_the_loading_transaction_switches_the_read_sides_triggers_off():
+    # The read side's dirty-key triggers skip their work when quartermaster.bulk_load is on.
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE seen_bulk_load (setting text)")
+        cursor.execute(
+            "CREATE FUNCTION record_bulk_load() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN INSERT INTO seen_bulk_load"
+            " VALUES (current_setting('quartermaster.bulk_load', true)); RETURN NULL; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER record_bulk_load AFTER INSERT ON orders_write_orderline"
+            " FOR EACH STATEMENT EXECUTE FUNCTION record_bulk_load()"
+        )
+    try:
+        seed(50)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT DISTINCT setting FROM seen_bulk_load")
+            assert cursor.fetchall() == [("on",)]
+            cursor.execute("SELECT current_setting('quartermaster.bulk_load', true)")
+            assert cursor.fetchone()[0] in (None, "")  # SET LOCAL: only that transaction
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER record_bulk_load ON orders_write_orderline")
+            cursor.execute("DROP FUNCTION record_bulk_load()")
+            cursor.execute("DROP TABLE seen_bulk_load")

@@ -1,5 +1,7 @@
 """``seed_demo --orders N``: demo products, batches and orders (and a demo login)."""
 
+import time
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
@@ -26,11 +28,19 @@ class Command(BaseCommand):
         demo.seed_catalogue(orders)
         with tqdm(total=orders, desc="orders", unit="order", disable=verbosity == 0) as bar:
             bar.update(min(orders, demo.existing_orders()))
-            created = demo.seed_orders(orders, progress=bar.update)
-        if created:
+            load = demo.seed_orders(orders, progress=bar.update, stage=bar.set_postfix_str)
+        if load.created:
+            rebuilt = "indexes and foreign keys rebuilt, " if load.rebuilt_indexes else ""
+            self.stdout.write(
+                f"Loaded {load.created} orders, {load.lines} lines and {load.allocations}"
+                f" allocations in {load.loading_seconds:.1f} s;"
+                f" {rebuilt}tables analysed in {load.indexing_seconds:.1f} s."
+            )
+            started = time.monotonic()
             for outcome in demo.rebuild_read_models():
                 self.stdout.write(str(outcome))
-        self.stdout.write(f"{created} new demo orders ({orders} wanted).")
+            self.stdout.write(f"Read models rebuilt in {time.monotonic() - started:.1f} s.")
+        self.stdout.write(f"{load.created} new demo orders ({orders} wanted).")
         if demo_user:
             username, password = demo.reset_demo_user()
             self.stdout.write(
