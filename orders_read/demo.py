@@ -459,10 +459,7 @@ def rebuild_read_models() -> list[refresh.RefreshOutcome]:
 
     def rebuild_some() -> list[refresh.RefreshOutcome]:
         try:
-            with connection.cursor() as cursor:
-                # For this connection only (closed below): sorts and index builds in memory.
-                cursor.execute(f"SET maintenance_work_mem = '{BULK_LOAD_MAINTENANCE_MEMORY}'")
-                cursor.execute(f"SET work_mem = '{BULK_LOAD_WORK_MEMORY}'")
+            # refresh.rebuild_base gives each rebuild enough memory to sort in RAM.
             outcomes = []
             while True:
                 try:
