@@ -68,4 +68,4 @@ stop-db: install
 # A 60-second mixed load against gunicorn and the watcher, then its checks (SOAK_SECONDS,
 # SOAK_CLIENTS to change); prints requests/s and error counts.
 soak: install
-	$(PY) bench/soak.py
+	$(PY) -m bench.soak
