@@ -170,8 +170,9 @@ class Client:
         body: dict | None = None,
         *,
         consistency: str | None = None,
+        timeout: float = 30,
     ) -> tuple[int, dict, bytes]:
-        """(status, headers, body); status 0 when the connection failed."""
+        """(status, headers, body); status 0 when the connection failed or timed out."""
         headers = {"Authorization": f"Token {self.token}", "Content-Type": "application/json"}
         if consistency:
             headers["X-Consistency-Token"] = consistency
@@ -179,7 +180,7 @@ class Client:
         request = urllib.request.Request(self.base + path, data, headers, method=method)
         content = b""
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 status, answer_headers = response.status, response.headers
                 content = response.read()
         except urllib.error.HTTPError as error:
