@@ -11,7 +11,7 @@ DEMO_ORDERS ?= 24
 
 export HOST PORT WEB_CONCURRENCY
 
-.PHONY: install run dev test lint format migrate demo stop-db soak
+.PHONY: install run dev test lint format migrate demo stop-db soak bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,4 +68,15 @@ stop-db: install
 # A 60-second mixed load against gunicorn and the watcher, then its checks (SOAK_SECONDS,
 # SOAK_CLIENTS to change); prints requests/s and error counts.
 soak: install
-	$(PY) bench/soak.py
+	$(PY) -m bench.soak
+
+# Benchmark figures at 10k, 100k and 1M orders, one table (BENCH_SIZES=10000,100000 or
+# BENCH_QUICK=1 to skip 1M); also written to bench/results.json. It loads with Debian's
+# wrk (installed when missing and we may) and pgbench (pgserver's own, else the system's).
+bench: install
+	@command -v wrk >/dev/null || if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
+	else \
+		echo "make bench needs Debian's wrk: sudo apt-get install wrk" >&2; exit 1; \
+	fi
+	$(PY) -m bench.bench

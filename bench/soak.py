@@ -10,97 +10,30 @@ non-zero when a check fails.
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
-from pathlib import Path
-from urllib.parse import quote
 
-PROJECT = Path(__file__).resolve().parents[1]
+from bench.harness import (
+    PROJECT,
+    Client,
+    create_token_user,
+    free_port,
+    fresh_database_url,
+    manage,
+    shell,
+    start_server,
+    start_watcher,
+    stop,
+)
+
 SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
 CLIENTS = int(os.environ.get("SOAK_CLIENTS", "8"))
 DATABASE = "quartermaster_soak"
-
-
-def soak_database_url() -> str:
-    """The soak's own database, next to the one `make run` uses; made afresh."""
-    import psycopg2
-
-    sys.path.insert(0, str(PROJECT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
-    from django.db import connection
-
-    params = connection.get_connection_params()
-    admin = psycopg2.connect(**{**params, "dbname": "postgres"})
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{DATABASE}"')
-    admin.close()
-    credentials = quote(params.get("user") or "")
-    if params.get("password"):
-        credentials += ":" + quote(params["password"])
-    host = params.get("host") or "127.0.0.1"
-    if host.startswith("/"):
-        return f"postgres://{credentials}@/{DATABASE}?host={quote(host)}"
-    return f"postgres://{credentials}@{host}:{params.get('port') or 5432}/{DATABASE}"
-
-
-def manage(environment: dict, *args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=PROJECT,
-        env=environment,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Client:
-    def __init__(self, base: str, token: str):
-        self.base = base
-        self.token = token
-        self.statuses: Counter[int] = Counter()
-        self.stale = 0
-        self.last_token: str | None = None
-
-    def call(self, method: str, path: str, body: dict | None = None, *, consistency=None):
-        headers = {"Authorization": f"Token {self.token}", "Content-Type": "application/json"}
-        if consistency:
-            headers["X-Consistency-Token"] = consistency
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base + path, data, headers, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                status, answer_headers = response.status, response.headers
-                response.read()
-        except urllib.error.HTTPError as error:
-            status, answer_headers = error.code, error.headers
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            status, answer_headers = 0, {}
-        self.statuses[status] += 1
-        if answer_headers.get("X-Read-Model-Stale") == "true":
-            self.stale += 1
-        return status, answer_headers
 
 
 def run_client(client: Client, skus: list[str], deadline: float, number: int) -> None:
@@ -111,7 +44,7 @@ def run_client(client: Client, skus: list[str], deadline: float, number: int) ->
         orderid = f"soak-{number}-{sequence}"
         choice = rng.random()
         if choice < 0.4:
-            status, headers = client.call(
+            status, headers, _ = client.call(
                 "POST",
                 "/api/allocate",
                 {"orderid": orderid, "sku": rng.choice(skus), "qty": rng.randint(1, 3)},
@@ -125,9 +58,9 @@ def run_client(client: Client, skus: list[str], deadline: float, number: int) ->
         elif choice < 0.6:
             lines = [{"sku": sku, "qty": rng.randint(1, 3)} for sku in rng.sample(skus, 2)]
             body = {"reference": orderid, "customer": "Soak", "shipping_address": "Here"}
-            status, _ = client.call("POST", "/api/orders", {**body, "lines": lines})
+            status, _, _ = client.call("POST", "/api/orders", {**body, "lines": lines})
             if status == 201:
-                status, headers = client.call("POST", f"/api/orders/{orderid}/submit")
+                status, headers, _ = client.call("POST", f"/api/orders/{orderid}/submit")
                 client.call(
                     "GET", f"/api/orders/{orderid}", consistency=headers.get("X-Consistency-Token")
                 )
@@ -140,7 +73,7 @@ def run_client(client: Client, skus: list[str], deadline: float, number: int) ->
 
 
 def main() -> int:
-    url = soak_database_url()
+    url = fresh_database_url(DATABASE)
     environment = {
         **os.environ,
         "DATABASE_URL": url,
@@ -150,16 +83,7 @@ def main() -> int:
     }
     manage(environment, "migrate", "--noinput", "-v0")
     manage(environment, "seed_demo", "--orders", "500", "-v0")
-    token = manage(
-        environment,
-        "shell",
-        "-c",
-        "from django.contrib.auth.models import User, Group;"
-        "from rest_framework.authtoken.models import Token;"
-        "user = User.objects.create_user('soak', password='soak-password-not-used');"
-        "user.groups.set(Group.objects.all());"
-        "print(Token.objects.create(user=user).key)",
-    ).split()[-1]
+    token = create_token_user(environment, "soak")
     skus = manage(
         environment,
         "shell",
@@ -168,35 +92,10 @@ def main() -> int:
         "print(' '.join(Product.objects.values_list('sku', flat=True)))",
     ).split()
     port = free_port()
-    watcher = subprocess.Popen(
-        [sys.executable, "manage.py", "refresh_views", "--watch", "--interval", "5"],
-        cwd=PROJECT,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-    )
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "--workers",
-            "2",
-            "--bind",
-            f"127.0.0.1:{port}",
-        ],
-        cwd=PROJECT,
-        env=environment,
-        stderr=subprocess.DEVNULL,
-    )
+    watcher = start_watcher(environment, interval=5)
+    server = start_server(environment, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(base + "/api/schema/", timeout=2)
-                break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.1)
         clients = [Client(base, token) for _ in range(CLIENTS)]
         started = time.monotonic()
         deadline = started + SECONDS
@@ -210,32 +109,26 @@ def main() -> int:
             thread.join()
         elapsed = time.monotonic() - started
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
+        stop(server)
     statuses = sum((client.statuses for client in clients), Counter())
     stale = sum(client.stale for client in clients)
     # Let the watcher catch up, then check the views against the write tables.
-    caught_up = manage(
+    caught_up = shell(
         environment,
-        "shell",
-        "-c",
         "import time; from orders_read import refresh\n"
         "deadline = time.monotonic() + 120\n"
         "while refresh.units_behind() and time.monotonic() < deadline: time.sleep(0.5)\n"
         "print(not refresh.units_behind())",
-    ).split()[-1]
-    watcher.send_signal(signal.SIGTERM)
-    watcher.wait(timeout=60)
-    oversold = manage(
+    )
+    stop(watcher)
+    oversold = shell(
         environment,
-        "shell",
-        "-c",
         "from django.db import connection\n"
         "with connection.cursor() as cursor:\n"
         "    cursor.execute('SELECT coalesce(sum(greatest(allocated - purchased, 0)), 0)"
         " FROM batch_stock')\n"
         "    print(cursor.fetchone()[0])",
-    ).split()[-1]
+    )
     check = subprocess.run(
         [sys.executable, "manage.py", "check_read_models"],
         cwd=PROJECT,

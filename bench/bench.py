@@ -1,0 +1,766 @@
+"""`make bench`: the figures issue #7 asks for, at 10k, 100k and 1M orders, in one table.
+
+For each size it seeds a database of its own (``quartermaster_bench``, made afresh),
+then measures what decides whether the read side scales: the refresh work of one
+write and a full base rebuild per view, POST /api/allocate latency in sync and async
+mode, the read endpoints' requests/s under gunicorn (wrk) against the same queries
+straight through pgbench (the physical limit), and the read-your-writes wait under a
+steady write rate. It prints the machine and one markdown table with each target's
+PASS/FAIL beside its figures, and writes everything to bench/results.json. It never
+fails on a figure: the numbers are for people to read.
+
+Environment: BENCH_SIZES (default 10000,100000,1000000), BENCH_QUICK=1 (10k and 100k
+only), BENCH_SECONDS (default 10: each wrk and pgbench run), BENCH_WRITES (default 200:
+allocates timed per mode).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.harness import (
+    PROJECT,
+    Client,
+    create_token_user,
+    free_port,
+    fresh_database_url,
+    manage,
+    start_server,
+    start_watcher,
+    stop,
+)
+
+DATABASE = "quartermaster_bench"
+BENCH_DIR = PROJECT / "bench"
+RESULTS = BENCH_DIR / "results.json"
+DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
+QUICK_SIZES = (10_000, 100_000)
+MISSING = "-"  # a figure not measured
+CLIENTS = 16  # concurrent clients of wrk and pgbench
+REFRESH_WRITES = 20  # writes whose refresh work is measured, per size
+RYW_RATE = 20.0  # writes per second while measuring the read-your-writes wait
+RYW_SECONDS = 12.0
+RYW_TIMEOUT = 10.0  # seconds a read-your-writes GET may take before it counts as timed out
+WARM_UP_WRITES = 5
+
+
+# --- pure helpers -------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The ``fraction`` (0 to 1) percentile of ``values``, interpolated between the two
+    nearest ranks (numpy's default), so that p50 of an even count is the mean of the
+    middle two."""
+    if not values:
+        raise ValueError("no values")
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * fraction
+    lower = int(position)
+    upper = min(lower + 1, len(ordered) - 1)
+    return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
+
+
+def bench_sizes(environ: Mapping[str, str]) -> list[int]:
+    """The order counts to run: BENCH_SIZES (comma-separated), else 10k and 100k with
+    BENCH_QUICK, else 10k, 100k and 1M."""
+    if environ.get("BENCH_SIZES", "").strip():
+        sizes = [int(size.replace("_", "")) for size in environ["BENCH_SIZES"].split(",") if size]
+        if any(size <= 0 for size in sizes):
+            raise ValueError("BENCH_SIZES: order counts must be positive")
+        return sorted(set(sizes))
+    if environ.get("BENCH_QUICK", "") not in ("", "0"):
+        return list(QUICK_SIZES)
+    return list(DEFAULT_SIZES)
+
+
+def size_label(orders: int) -> str:
+    """10000 → 10k, 1000000 → 1M (as the issue names the sizes)."""
+    for unit, suffix in ((1_000_000, "M"), (1000, "k")):
+        if orders >= unit and orders % unit == 0:
+            return f"{orders // unit}{suffix}"
+    return str(orders)
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    """Requests/s, non-2xx/3xx answers, socket errors and the latency percentiles
+    (``--latency``) from wrk's report."""
+    figures: dict[str, float] = {}
+    found = re.search(r"Requests/sec:\s*([\d.]+)", output)
+    if found is None:
+        raise ValueError(f"no Requests/sec in wrk's output:\n{output}")
+    figures["requests_per_second"] = float(found.group(1))
+    found = re.search(r"(\d+) requests in", output)
+    figures["requests"] = float(found.group(1)) if found else 0.0
+    found = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", output)
+    figures["non_2xx"] = float(found.group(1)) if found else 0.0
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    figures["socket_errors"] = float(sum(map(int, errors.groups()))) if errors else 0.0
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+    for percent, value, unit in re.findall(r"^\s*(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.M):
+        figures[f"latency_p{percent}_ms"] = float(value) * scale[unit]
+    return figures
+
+
+def parse_pgbench(output: str) -> float:
+    """Transactions per second from pgbench's report (without connection time)."""
+    found = re.search(r"tps = ([\d.]+) \(without initial connection time\)", output)
+    if found is None:
+        raise ValueError(f"no tps in pgbench's output:\n{output}")
+    return float(found.group(1))
+
+
+def latency_summary(milliseconds: Sequence[float]) -> dict[str, float]:
+    return {
+        "p50_ms": percentile(milliseconds, 0.5),
+        "p99_ms": percentile(milliseconds, 0.99),
+        "count": len(milliseconds),
+    }
+
+
+# --- targets ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """A figure the issue sets a bound on; ``check`` answers (passed, measured text)
+    for one size, or None where the target does not apply to that size."""
+
+    row: str
+    text: str
+    check: Callable[[int, Mapping[int, dict]], bool | None]
+
+
+def _dig(result: Mapping, *keys: str) -> float | None:
+    for key in keys:
+        if not isinstance(result, Mapping) or result.get(key) is None:
+            return None
+        result = result[key]
+    return result  # type: ignore[return-value]
+
+
+def _refresh_target(size: int, results: Mapping[int, dict]) -> bool | None:
+    total = _dig(results[size], "refresh_work", "total_ms_p50")
+    return None if size < 1_000_000 or total is None else total <= 100
+
+
+def _sync_latency_target(size: int, results: Mapping[int, dict]) -> bool | None:
+    baseline = _dig(results.get(10_000, {}), "allocate", "sync", "p50_ms")
+    latency = _dig(results[size], "allocate", "sync", "p50_ms")
+    if size == 10_000 or baseline is None or latency is None:
+        return None
+    return latency <= 2 * baseline
+
+
+def _ryw_target(size: int, results: Mapping[int, dict]) -> bool | None:
+    wait = _dig(results[size], "read_your_writes", "p99_ms")
+    return None if wait is None else wait <= 500
+
+
+def _lookup_target(size: int, results: Mapping[int, dict]) -> bool | None:
+    ratio = _dig(results[size], "allocations_lookup", "ratio")
+    return None if ratio is None else ratio >= 0.10
+
+
+TARGETS = (
+    Target("refresh_total", "≤ 100 ms p50 at 1M orders", _refresh_target),
+    Target("allocate_sync", "p50 ≤ 2 x the 10k figure", _sync_latency_target),
+    Target("ryw", "p99 ≤ 500 ms", _ryw_target),
+    Target("allocations_ratio", "≥ 10% of pgbench", _lookup_target),
+)
+
+
+def _number(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return MISSING
+    return f"{value:,.{digits}f}"
+
+
+def table_rows(results: Mapping[int, dict]) -> list[tuple[str, str, Callable[[dict], str]]]:
+    """(key, label, cell) for each row of the table; key names a target's row."""
+    views = sorted({view for result in results.values() for view in result.get("rebuild_ms", {})})
+
+    def pair(*keys: str, digits: int = 0) -> Callable[[dict], str]:
+        def cell(result: dict) -> str:
+            first = _dig(result, *keys, "p50_ms")
+            second = _dig(result, *keys, "p99_ms")
+            if first is None:
+                return MISSING
+            return f"{_number(first, digits)} / {_number(second, digits)}"
+
+        return cell
+
+    def value(*keys: str, digits: int = 0, scale: float = 1.0, suffix: str = "") -> Callable:
+        def cell(result: dict) -> str:
+            found = _dig(result, *keys)
+            return MISSING if found is None else _number(found * scale, digits) + suffix
+
+        return cell
+
+    def refresh_cell(view: str) -> Callable[[dict], str]:
+        def cell(result: dict) -> str:
+            rows = _dig(result, "refresh_work", "views", view, "rows_p50")
+            milliseconds = _dig(result, "refresh_work", "views", view, "ms_p50")
+            if milliseconds is None:
+                return MISSING
+            return f"{_number(rows)} rows, {_number(milliseconds, 1)} ms"
+
+        return cell
+
+    rows: list[tuple[str, str, Callable[[dict], str]]] = [
+        ("seed", "seed_demo --orders N (s)", value("seed_seconds", digits=1)),
+        (
+            "refresh_total",
+            "refresh after one allocate, all views (ms p50)",
+            value("refresh_work", "total_ms_p50", digits=1),
+        ),
+    ]
+    rows += [
+        (f"refresh:{view}", f"… {view} (delta rows, ms p50)", refresh_cell(view)) for view in views
+    ]
+    rows += [
+        (f"rebuild:{view}", f"rebuild_base {view} (ms)", value("rebuild_ms", view))
+        for view in views
+    ]
+    rows += [
+        (
+            "allocate_sync",
+            "POST /api/allocate, sync (ms p50 / p99)",
+            pair("allocate", "sync", digits=1),
+        ),
+        (
+            "allocate_async",
+            "POST /api/allocate, async (ms p50 / p99)",
+            pair("allocate", "async", digits=1),
+        ),
+        (
+            "allocations_rps",
+            "GET /api/allocations/<orderid> (req/s)",
+            value("allocations_lookup", "requests_per_second"),
+        ),
+        (
+            "allocations_tps",
+            "… same lookup in pgbench (tps)",
+            value("allocations_lookup", "pgbench_tps"),
+        ),
+        (
+            "allocations_ratio",
+            "… API / pgbench",
+            value("allocations_lookup", "ratio", digits=1, scale=100, suffix=" %"),
+        ),
+        (
+            "orders_rps",
+            "GET /api/orders?ordering=-created_at (req/s)",
+            value("orders_page", "requests_per_second"),
+        ),
+        ("orders_tps", "… first page in pgbench (tps)", value("orders_page", "pgbench_tps")),
+        (
+            "orders_ratio",
+            "… API / pgbench",
+            value("orders_page", "ratio", digits=1, scale=100, suffix=" %"),
+        ),
+        (
+            "ryw",
+            "read-your-writes wait, async, 20 writes/s (ms p50 / p99)",
+            pair("read_your_writes"),
+        ),
+        ("ryw_stale", "… answers marked stale", value("read_your_writes", "stale")),
+        (
+            "ryw_timeouts",
+            f"… answers slower than {RYW_TIMEOUT:g} s (timed out)",
+            value("read_your_writes", "timeouts"),
+        ),
+        ("duration", "time for this size (s)", value("duration_seconds")),
+    ]
+    return rows
+
+
+def render_table(machine: Mapping[str, str], results: Mapping[int, dict]) -> str:
+    """The markdown report: the machine, then one row per figure, one column per size,
+    and each target with PASS/FAIL in the cells it applies to."""
+    sizes = sorted(results)
+    targets = {target.row: target for target in TARGETS}
+    lines = [
+        "## Quartermaster benchmark",
+        "",
+        *(f"- {name}: {text}" for name, text in machine.items()),
+        "",
+        "| measure | " + " | ".join(f"{size_label(size)} orders" for size in sizes) + " | target |",
+        "| --- | " + " | ".join("---:" for _ in sizes) + " | --- |",
+    ]
+    for key, label, cell in table_rows(results):
+        target = targets.get(key)
+        cells = []
+        for size in sizes:
+            text = cell(results[size])
+            verdict = target.check(size, results) if target else None
+            if verdict is not None:
+                text += " PASS" if verdict else " FAIL"
+            cells.append(text)
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {target.text if target else ''} |")
+    return "\n".join(lines)
+
+
+def machine_description() -> dict[str, str]:
+    cpu = "unknown CPU"
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = "?"
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    load = ", ".join(f"{figure:.1f}" for figure in os.getloadavg())
+    return {
+        "CPU": f"{cpu}, {os.cpu_count()} cores",
+        "RAM": memory,
+        "PostgreSQL": "?",
+        "Python": platform.python_version(),
+        "load average at start": load,
+        "set-up": (
+            f"gunicorn 2 sync workers; wrk and pgbench {CLIENTS} clients, "
+            f"{_seconds():g} s each; {_writes()} allocates per mode (at most 120 s); "
+            f"read-your-writes at {RYW_RATE:g} writes/s for {RYW_SECONDS:g} s"
+        ),
+    }
+
+
+def _seconds() -> float:
+    return float(os.environ.get("BENCH_SECONDS", "10"))
+
+
+def _writes() -> int:
+    return int(os.environ.get("BENCH_WRITES", "200"))
+
+
+# --- probes run inside Django, against the bench database ---------------------------
+
+
+def probe_refresh_work(writes: list[list[str]]) -> dict:
+    """Allocate each (orderid, sku) with the refresh left undone (async), then refresh
+    the units its events touch, one by one, and note each delta refresh's rows and ms."""
+    from orders_read import refresh
+    from orders_write import commands, services
+
+    per_view: dict[str, dict[str, list[float]]] = {}
+    totals = []
+    for orderid, sku in writes:
+        result = services.allocate(commands.Allocate(orderid=orderid, sku=sku, qty=1))
+        units = refresh.units_for_events(event.kind for event in result.events)
+        total = 0.0
+        for outcome in refresh.refresh(units, timeout=0):
+            if outcome.error:
+                raise RuntimeError(str(outcome))
+            view = refresh.UNITS[outcome.unit].view
+            figures = per_view.setdefault(view, {"rows": [], "ms": []})
+            figures["rows"].append(outcome.rows_refreshed or 0)
+            figures["ms"].append(outcome.duration_ms or 0.0)
+            total += outcome.duration_ms or 0.0
+        totals.append(total)
+    return {
+        "writes": len(writes),
+        "total_ms_p50": percentile(totals, 0.5),
+        "total_ms_p99": percentile(totals, 0.99),
+        "views": {
+            view: {
+                "rows_p50": percentile(figures["rows"], 0.5),
+                "ms_p50": percentile(figures["ms"], 0.5),
+                "ms_p99": percentile(figures["ms"], 0.99),
+            }
+            for view, figures in per_view.items()
+        },
+    }
+
+
+def probe_rebuild() -> dict:
+    """Rebuild each unit's base the way the watcher compacts (CONCURRENTLY), then
+    refresh the deltas that the new bases emptied."""
+    from orders_read import refresh
+
+    rebuilt = {}
+    for unit in refresh.UNITS:
+        outcome = refresh.rebuild_base(unit, wait=True, timeout=0)
+        if outcome is None or outcome.error:
+            raise RuntimeError(f"rebuilding {unit}: {outcome}")
+        rebuilt[refresh.UNITS[unit].view] = outcome.duration_ms
+    refresh.refresh(refresh.UNITS, timeout=0)
+    return rebuilt
+
+
+def probe_restock() -> dict:
+    """Receive a large warehouse batch of every product, through the service: the seed
+    allocates until stock runs out, and an allocate that finds none writes less (no
+    allocation, two views) than the one this bench is about."""
+    from django.db import transaction
+
+    from orders_write import commands, services
+    from orders_write.models import Product
+
+    with transaction.atomic():  # one commit: the read models refresh once
+        skus = list(Product.objects.values_list("sku", flat=True))
+        for sku in skus:
+            services.create_batch(
+                commands.CreateBatch(ref=f"BENCH-{sku}", sku=sku, qty=1_000_000, eta=None)
+            )
+    return {"products": len(skus)}
+
+
+def probe_base_rebuilds() -> dict:
+    """How many times each base has been rebuilt (to see compactions in a window)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT unit, rebuild_count FROM read_model_base_state")
+        return dict(cursor.fetchall())
+
+
+PROBES: dict[str, Callable[..., dict]] = {
+    "refresh-work": probe_refresh_work,
+    "rebuild": probe_rebuild,
+    "restock": probe_restock,
+    "base-rebuilds": probe_base_rebuilds,
+}
+
+
+def run_probe_here(name: str) -> None:
+    """Entry point of ``python -m bench.bench --probe NAME`` (arguments as JSON on stdin)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    arguments = json.loads(sys.stdin.read() or "[]")
+    print(json.dumps(PROBES[name](*arguments)))
+
+
+def probe(environment: dict, name: str, *arguments: object) -> dict:
+    """Run a probe in a child process on the bench database; its JSON answer."""
+    answer = subprocess.run(
+        [sys.executable, "-m", "bench.bench", "--probe", name],
+        cwd=PROJECT,
+        env=environment,
+        input=json.dumps(list(arguments)),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(answer.stdout.strip().splitlines()[-1])
+
+
+# --- the database ---------------------------------------------------------------------
+
+
+def query(url: str, sql: str, parameters: Sequence[object] = ()) -> list[tuple]:
+    import psycopg2
+
+    connection = psycopg2.connect(url)
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute(sql, parameters)
+            return cursor.fetchall() if cursor.description else []
+    finally:
+        connection.close()
+
+
+def sample_writes(url: str, count: int) -> list[tuple[str, str]]:
+    """``count`` allocations that add a line: distinct submitted seeded orders, each
+    with a SKU it has no line for yet (so none is refused)."""
+    rows = query(
+        url,
+        """
+        WITH seeded AS (SELECT setseed(0.5)),
+        chosen AS (
+            SELECT o.id, o.reference FROM orders_write_order o, seeded
+            WHERE o.status = 'submitted' ORDER BY random() LIMIT %s
+        )
+        SELECT chosen.reference, (
+            SELECT product.sku FROM orders_write_product product
+            WHERE NOT EXISTS (
+                SELECT 1 FROM orders_write_orderline line
+                WHERE line.order_id = chosen.id AND line.sku = product.sku)
+            ORDER BY random() LIMIT 1)
+        FROM chosen
+        """,
+        [count],
+    )
+    return [(reference, sku) for reference, sku in rows if sku]
+
+
+# --- load generators ------------------------------------------------------------------
+
+
+def wrk_binary() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        raise SystemExit("make bench needs wrk: apt-get install wrk")
+    return found
+
+
+def pgbench_binary() -> str:
+    """pgserver's own pgbench (the server's version) when installed, else the system's."""
+    try:
+        import pgserver
+
+        bundled = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pgbench"
+        if bundled.exists():
+            return str(bundled)
+    except ImportError:
+        pass
+    found = shutil.which("pgbench")
+    if found is None:
+        raise SystemExit("make bench needs pgbench: apt-get install postgresql-client")
+    return found
+
+
+def run_wrk(base: str, path: str, script: str, environment: dict) -> dict[str, float]:
+    output = subprocess.run(
+        [
+            wrk_binary(),
+            "--threads",
+            "2",
+            "--connections",
+            str(CLIENTS),
+            "--duration",
+            f"{_seconds():g}s",
+            "--timeout",
+            "10s",
+            "--latency",
+            "--script",
+            str(BENCH_DIR / script),
+            base + path,
+        ],
+        env=environment,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return parse_wrk(output)
+
+
+def run_pgbench(url: str, script: str, variables: Mapping[str, object]) -> float:
+    command = [
+        pgbench_binary(),
+        "--no-vacuum",
+        "--protocol=prepared",
+        f"--client={CLIENTS}",
+        "--jobs=2",
+        f"--time={round(_seconds())}",
+        f"--file={BENCH_DIR / script}",
+        *(f"--define={name}={value}" for name, value in variables.items()),
+        url,
+    ]
+    answer = subprocess.run(command, check=True, capture_output=True, text=True)
+    return parse_pgbench(answer.stdout)
+
+
+def time_allocates(
+    client: Client, writes: Iterable[tuple[str, str]], *, max_seconds: float = 120
+) -> dict:
+    """POST /api/allocate for each write, one after another; latency and statuses.
+    Stops after ``max_seconds``, so that a slow mode cannot hold the run for long."""
+    milliseconds = []
+    statuses: dict[str, int] = {}
+    deadline = time.monotonic() + max_seconds
+    for number, (orderid, sku) in enumerate(writes):
+        if time.monotonic() > deadline and len(milliseconds) >= 2:
+            break
+        started = time.perf_counter()
+        status, _, _ = client.call(
+            "POST", "/api/allocate", {"orderid": orderid, "sku": sku, "qty": 1}
+        )
+        elapsed = (time.perf_counter() - started) * 1000
+        statuses[str(status)] = statuses.get(str(status), 0) + 1
+        if number >= WARM_UP_WRITES:
+            milliseconds.append(elapsed)
+    return {**latency_summary(milliseconds), "statuses": statuses}
+
+
+def read_your_writes(client_factory: Callable[[], Client], writes: list[tuple[str, str]]) -> dict:
+    """At RYW_RATE writes/s (open loop: a slow answer does not slow the writes), POST
+    an allocate, then GET its order's allocations with the consistency token; the wait
+    is from the POST's answer to the GET's answer that includes the write."""
+    waits: list[float] = []
+    outcome = {"stale": 0, "missing": 0, "errors": 0, "timeouts": 0}
+    lock = threading.Lock()
+
+    def one(orderid: str, sku: str) -> None:
+        client = client_factory()
+        status, headers, body = client.call(
+            "POST", "/api/allocate", {"orderid": orderid, "sku": sku, "qty": 1}
+        )
+        if status != 202:
+            with lock:
+                outcome["errors"] += 1
+            return
+        written = time.perf_counter()
+        allocated = any(event["name"] == "Allocated" for event in json.loads(body)["events"])
+        status, answer_headers, answer = client.call(
+            "GET",
+            f"/api/allocations/{orderid}",
+            consistency=headers.get("X-Consistency-Token"),
+            timeout=RYW_TIMEOUT,
+        )
+        waited = (time.perf_counter() - written) * 1000
+        with lock:
+            waits.append(waited)  # a timed-out one counts with what it waited, at least
+            if status == 0:
+                outcome["timeouts"] += 1
+            elif answer_headers.get("X-Read-Model-Stale") == "true":
+                outcome["stale"] += 1
+            elif allocated and (
+                status != 200 or sku not in {row["sku"] for row in json.loads(answer)}
+            ):
+                outcome["missing"] += 1
+
+    count = int(RYW_RATE * RYW_SECONDS)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        for number, (orderid, sku) in enumerate(writes[:count]):
+            delay = started + number / RYW_RATE - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(one, orderid, sku)
+        # The rate the writes went out at (the answers may still be coming).
+        achieved = len(writes[:count]) / (time.perf_counter() - started)
+    return {**latency_summary(waits), **outcome, "writes_per_second": achieved}
+
+
+# --- one size -------------------------------------------------------------------------
+
+
+def measure(orders: int) -> dict:
+    started = time.monotonic()
+    url = fresh_database_url(DATABASE)
+    from config.restframework import Pagination  # Django is set up by now
+
+    page_size = Pagination.page_size
+    environment = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "FAILED_LOGIN_RATE": "100000/min",
+        "LOG_LEVEL": "WARNING",
+    }
+    say(f"[{size_label(orders)}] migrate")
+    manage(environment, "migrate", "--noinput", "-v0")
+    say(f"[{size_label(orders)}] seed_demo --orders {orders}")
+    seeding = time.monotonic()
+    manage(environment, "seed_demo", "--orders", str(orders), "-v0")
+    result: dict = {
+        "orders": orders,
+        "seed_seconds": time.monotonic() - seeding,
+        "postgres_version": query(url, "SHOW server_version")[0][0],
+    }
+    say(f"[{size_label(orders)}] seeded in {result['seed_seconds']:.1f} s")
+    # Planner statistics for the bulk-loaded tables now, rather than whenever autovacuum
+    # gets to them in the middle of a measurement.
+    query(url, "ANALYZE")
+    token = create_token_user(environment, "bench", superuser=True)
+    probe(environment, "restock")
+    writes = iter(sample_writes(url, REFRESH_WRITES + 2 * (_writes() + WARM_UP_WRITES) + 400))
+
+    def take(count: int) -> list[tuple[str, str]]:
+        return [next(writes) for _ in range(count)]
+
+    # The restock put every SKU in the deltas: fold them into the bases (measuring the
+    # rebuild), so that each phase below starts from empty deltas as after a compaction.
+    say(f"[{size_label(orders)}] rebuild_base of each view")
+    result["rebuild_ms"] = probe(environment, "rebuild")
+
+    say(f"[{size_label(orders)}] refresh work of one write ({REFRESH_WRITES} writes)")
+    async_environment = {**environment, "READ_MODEL_REFRESH": "async"}
+    result["refresh_work"] = probe(async_environment, "refresh-work", take(REFRESH_WRITES))
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    say(f"[{size_label(orders)}] POST /api/allocate, sync")
+    result["allocate"] = {}
+    with ExitStack() as running:
+        server = start_server({**environment, "READ_MODEL_REFRESH": "sync"}, port)
+        running.callback(stop, server)
+        client = Client(base, token)
+        result["allocate"]["sync"] = time_allocates(client, take(_writes() + WARM_UP_WRITES))
+
+    # Again, so that the async phase's writes stay under READ_MODEL_DELTA_LIMIT and the
+    # watcher does not compact in the middle of the measurements.
+    say(f"[{size_label(orders)}] compact")
+    result["second_rebuild_ms"] = probe(environment, "rebuild")
+    rebuilds_before = probe(environment, "base-rebuilds")
+
+    say(f"[{size_label(orders)}] async: allocates, wrk, pgbench, read-your-writes")
+    wrk_environment = {**os.environ, "BENCH_TOKEN": token, "BENCH_ORDERS": str(orders)}
+    with ExitStack() as running:
+        watcher = start_watcher(async_environment)
+        running.callback(stop, watcher)
+        server = start_server(async_environment, port)
+        running.callback(stop, server)
+        client = Client(base, token)
+        result["allocate"]["async"] = time_allocates(client, take(_writes() + WARM_UP_WRITES))
+        lookups = run_wrk(
+            base, "/api/allocations/DEMO-0000001", "wrk_allocations.lua", wrk_environment
+        )
+        page = run_wrk(base, "/api/orders?ordering=-created_at", "wrk_token.lua", wrk_environment)
+        lookups["pgbench_tps"] = run_pgbench(url, "pgbench_allocations.sql", {"orders": orders})
+        page["pgbench_tps"] = run_pgbench(url, "pgbench_orders_page.sql", {"page_size": page_size})
+        for figures in (lookups, page):
+            figures["ratio"] = figures["requests_per_second"] / figures["pgbench_tps"]
+        result["allocations_lookup"], result["orders_page"] = lookups, page
+        result["read_your_writes"] = read_your_writes(lambda: Client(base, token), list(writes))
+    rebuilds_after = probe(environment, "base-rebuilds")
+    result["base_rebuilds_during_async"] = {
+        unit: count - rebuilds_before.get(unit, 0)
+        for unit, count in rebuilds_after.items()
+        if count != rebuilds_before.get(unit, 0)
+    }
+    result["duration_seconds"] = time.monotonic() - started
+    say(f"[{size_label(orders)}] done in {result['duration_seconds']:.0f} s")
+    return result
+
+
+def say(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+
+def main() -> int:
+    sizes = bench_sizes(os.environ)
+    wrk_binary(), pgbench_binary()  # fail early, not after the seeding
+    machine = machine_description()
+    results: dict[int, dict] = {}
+    for orders in sizes:
+        results[orders] = measure(orders)
+        machine["PostgreSQL"] = results[orders]["postgres_version"]
+        report = {
+            "machine": machine,
+            "results": {str(size): result for size, result in results.items()},
+            "targets": {
+                target.text: {str(size): target.check(size, results) for size in results}
+                for target in TARGETS
+            },
+        }
+        # After each size, so that an interrupted run keeps what it measured.
+        RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(render_table(machine, results))
+    print(f"\n(also in {RESULTS.relative_to(PROJECT)})")
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--probe"]:
+        run_probe_here(sys.argv[2])
+    else:
+        sys.exit(main())

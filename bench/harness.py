@@ -1,0 +1,194 @@
+"""What `make soak` and `make bench` share: a database of their own, management commands
+run against it, and gunicorn (2 workers) with the read side's watcher serving it.
+
+Both drive the application from the outside, as a deployment would see it, so they
+start real processes rather than Django's test server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from urllib.parse import quote
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def _admin_connection_params() -> dict:
+    """Connection parameters of the database `make run` uses (starting the private
+    server if need be), for making another database beside it."""
+    sys.path.insert(0, str(PROJECT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    return connection.get_connection_params()
+
+
+def fresh_database_url(name: str) -> str:
+    """A libpq URL of database ``name``, next to the one `make run` uses; dropped and
+    created afresh."""
+    import psycopg2
+
+    params = _admin_connection_params()
+    admin = psycopg2.connect(**{**params, "dbname": "postgres"})
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    credentials = quote(params.get("user") or "")
+    if params.get("password"):
+        credentials += ":" + quote(params["password"])
+    host = params.get("host") or "127.0.0.1"
+    if host.startswith("/"):
+        return f"postgres://{credentials}@/{name}?host={quote(host)}"
+    return f"postgres://{credentials}@{host}:{params.get('port') or 5432}/{name}"
+
+
+def manage(environment: dict, *args: str) -> str:
+    """Run ``manage.py args`` with ``environment``; its standard output."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT,
+        env=environment,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def shell(environment: dict, code: str) -> str:
+    """Run Python ``code`` in ``manage.py shell``; the last word it printed."""
+    return manage(environment, "shell", "-c", code).split()[-1]
+
+
+def create_token_user(environment: dict, username: str, *, superuser: bool = False) -> str:
+    """A user in every group (or a superuser) and its API token's key."""
+    make_user = (
+        f"User.objects.create_superuser({username!r}, password=None)"
+        if superuser
+        else f"User.objects.create_user({username!r}, password=None)"
+    )
+    return shell(
+        environment,
+        "from django.contrib.auth.models import User, Group;"
+        "from rest_framework.authtoken.models import Token;"
+        f"user = {make_user};"
+        "user.groups.set(Group.objects.all());"
+        "print(Token.objects.create(user=user).key)",
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_watcher(environment: dict, *, interval: float = 5) -> subprocess.Popen:
+    """`refresh_views --watch`: the read side's refresher in async mode."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "refresh_views", "--watch", "--interval", f"{interval:g}"],
+        cwd=PROJECT,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def start_server(environment: dict, port: int, *, workers: int = 2) -> subprocess.Popen:
+    """gunicorn serving the project on 127.0.0.1:``port``; returns once it answers."""
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+        ],
+        cwd=PROJECT,
+        env=environment,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_until_serving(server, f"http://127.0.0.1:{port}/accounts/login/")
+    except BaseException:
+        stop(server)
+        raise
+    return server
+
+
+def _wait_until_serving(server: subprocess.Popen, url: str, *, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=10)
+            return
+        except urllib.error.HTTPError:
+            return  # it answers: serving
+        except OSError:  # refused, reset or timed out: not yet
+            if server.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with status {server.returncode}") from None
+            time.sleep(0.1)
+    raise RuntimeError(f"gunicorn did not answer within {seconds:g} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM and wait: gunicorn and the watcher both shut down cleanly on it."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+class Client:
+    """A JSON client with a token that counts the statuses it got and the stale answers."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.base = base
+        self.token = token
+        self.statuses: Counter[int] = Counter()
+        self.stale = 0
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: dict | None = None,
+        *,
+        consistency: str | None = None,
+        timeout: float = 30,
+    ) -> tuple[int, dict, bytes]:
+        """(status, headers, body); status 0 when the connection failed or timed out."""
+        headers = {"Authorization": f"Token {self.token}", "Content-Type": "application/json"}
+        if consistency:
+            headers["X-Consistency-Token"] = consistency
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data, headers, method=method)
+        content = b""
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                status, answer_headers = response.status, response.headers
+                content = response.read()
+        except urllib.error.HTTPError as error:
+            status, answer_headers = error.code, error.headers
+            content = error.read()
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            status, answer_headers = 0, {}
+        self.statuses[status] += 1
+        if answer_headers.get("X-Read-Model-Stale") == "true":
+            self.stale += 1
+        return status, answer_headers, content

@@ -1,0 +1,126 @@
+"""The benchmark's pure helpers (percentiles, parsing wrk and pgbench, the table); the
+benchmark itself is run by `make bench`, never by the tests, and asserts no timing."""
+
+import pytest
+
+from bench.bench import (
+    bench_sizes,
+    parse_pgbench,
+    parse_wrk,
+    percentile,
+    render_table,
+    size_label,
+)
+
+WRK_OUTPUT = """\
+Running 10s test @ http://127.0.0.1:8000/api/allocations/DEMO-0000001
+  2 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   150.23ms   20.11ms 300.00ms   80.00%
+    Req/Sec    53.00     10.00    80.00     70.00%
+  Latency Distribution
+     50%  148.00ms
+     75%  160.00ms
+     90%  175.00ms
+     99%    1.20s
+  1060 requests in 10.01s, 1.23MB read
+  Socket errors: connect 0, read 1, write 0, timeout 3
+  Non-2xx or 3xx responses: 212
+Requests/sec:    105.90
+Transfer/sec:    125.87KB
+"""
+
+
+def test_percentile_interpolates_between_the_nearest_ranks():
+    assert percentile([4, 1, 3, 2], 0.5) == 2.5
+    assert percentile(range(1, 101), 0.99) == pytest.approx(99.01)
+    assert percentile([7], 0.99) == 7
+
+
+def test_percentile_of_nothing_is_an_error():
+    with pytest.raises(ValueError):
+        percentile([], 0.5)
+
+
+def test_sizes_default_to_10k_100k_and_1m_and_quick_skips_1m():
+    assert bench_sizes({}) == [10_000, 100_000, 1_000_000]
+    assert bench_sizes({"BENCH_QUICK": "1"}) == [10_000, 100_000]
+    assert bench_sizes({"BENCH_QUICK": "0"}) == [10_000, 100_000, 1_000_000]
+
+
+def test_sizes_given_are_sorted_and_deduplicated():
+    assert bench_sizes({"BENCH_SIZES": "100_000,10000,10000", "BENCH_QUICK": "1"}) == [
+        10_000,
+        100_000,
+    ]
+    with pytest.raises(ValueError):
+        bench_sizes({"BENCH_SIZES": "0"})
+
+
+def test_size_labels_read_like_the_issue():
+    assert [size_label(size) for size in (10_000, 100_000, 1_000_000, 2500)] == [
+        "10k",
+        "100k",
+        "1M",
+        "2500",
+    ]
+
+
+def test_reads_requests_errors_and_latencies_from_wrk():
+    assert parse_wrk(WRK_OUTPUT) == {
+        "requests_per_second": 105.9,
+        "requests": 1060,
+        "non_2xx": 212,
+        "socket_errors": 4,
+        "latency_p50_ms": 148.0,
+        "latency_p99_ms": 1200.0,
+    }
+
+
+def test_reads_tps_without_connection_time_from_pgbench():
+    output = "latency average = 0.9 ms\ntps = 16542.123 (without initial connection time)\n"
+    assert parse_pgbench(output) == 16542.123
+    with pytest.raises(ValueError):
+        parse_pgbench("connection to server failed")
+
+
+def _result(sync_p50: float, refresh_ms: float, ryw_p99: float, ratio: float) -> dict:
+    return {
+        "seed_seconds": 3.0,
+        "refresh_work": {
+            "total_ms_p50": refresh_ms,
+            "views": {"allocations_view": {"rows_p50": 4, "ms_p50": refresh_ms}},
+        },
+        "rebuild_ms": {"allocations_view": 180.0},
+        "allocate": {"sync": {"p50_ms": sync_p50, "p99_ms": 2 * sync_p50}},
+        "allocations_lookup": {"requests_per_second": 100, "pgbench_tps": 1000, "ratio": ratio},
+        "read_your_writes": {"p50_ms": 30.0, "p99_ms": ryw_p99, "stale": 0},
+    }
+
+
+def test_table_has_a_column_per_size_and_a_verdict_where_a_target_applies():
+    table = render_table(
+        {"CPU": "Test CPU, 2 cores"},
+        {
+            10_000: _result(sync_p50=20, refresh_ms=50, ryw_p99=400, ratio=0.2),
+            1_000_000: _result(sync_p50=50, refresh_ms=150, ryw_p99=600, ratio=0.05),
+        },
+    )
+    lines = table.splitlines()
+    assert "- CPU: Test CPU, 2 cores" in lines
+    assert "| measure | 10k orders | 1M orders | target |" in lines
+
+    def row(label: str) -> str:
+        return next(line for line in lines if line.startswith(f"| {label} |"))
+
+    # The refresh target is for 1M only; the sync latency one compares with 10k.
+    assert row("refresh after one allocate, all views (ms p50)").startswith(
+        "| refresh after one allocate, all views (ms p50) | 50.0 | 150.0 FAIL |"
+    )
+    assert "| 20.0 / 40.0 | 50.0 / 100.0 FAIL |" in row("POST /api/allocate, sync (ms p50 / p99)")
+    assert "| 30 / 400 PASS | 30 / 600 FAIL |" in row(
+        "read-your-writes wait, async, 20 writes/s (ms p50 / p99)"
+    )
+    assert "| 20.0 % PASS | 5.0 % FAIL |" in row("… API / pgbench")
+    # Figures not measured show as such rather than as zero.
+    assert "| - | - |" in row("POST /api/allocate, async (ms p50 / p99)")
