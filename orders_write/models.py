@@ -41,11 +41,19 @@ class Batch(models.Model):
     eta = models.DateField(
         "ETA", null=True, blank=True, help_text="Empty when the stock is in the warehouse."
     )
+    # The quantities of the lines allocated to it, kept by the services under the
+    # product's lock, so that allocating need not sum every allocation of the SKU.
+    allocated_quantity = models.IntegerField(
+        default=0, editable=False, help_text="Sum of the quantities of its allocated lines."
+    )
 
     class Meta:
         ordering = ["reference"]
         verbose_name_plural = "batches"
         constraints = [
+            models.CheckConstraint(
+                condition=Q(allocated_quantity__gte=0), name="batch_allocated_not_negative"
+            ),
             models.CheckConstraint(
                 condition=Q(purchased_quantity__gt=0), name="batch_quantity_positive"
             ),

@@ -22,8 +22,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import F, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import F
 
 from orders_write import commands, domain, events
 from orders_write.models import Allocation, Batch, Event, Order, OrderLine, Product
@@ -123,12 +122,21 @@ def _lock_order(reference: str, *, field: str = "reference") -> Order:
 
 
 def _batch_stock(sku: str) -> list[domain.BatchStock]:
-    batches = (
-        Batch.objects.filter(product_id=sku)
-        .annotate(allocated=Coalesce(Sum("allocations__line__quantity"), 0))
-        .values_list("reference", "purchased_quantity", "allocated", "eta")
+    batches = Batch.objects.filter(product_id=sku).values_list(
+        "reference", "purchased_quantity", "allocated_quantity", "eta"
     )
     return [domain.BatchStock(*row) for row in batches]
+
+
+def _add_to_allocated(quantities: Iterable[tuple[int, int]]) -> None:
+    """Add each (batch id, quantity) to the batch's allocated quantity (negative: release)."""
+    totals: dict[int, int] = {}
+    for batch_id, quantity in quantities:
+        totals[batch_id] = totals.get(batch_id, 0) + quantity
+    for batch_id, quantity in sorted(totals.items()):
+        Batch.objects.filter(pk=batch_id).update(
+            allocated_quantity=F("allocated_quantity") + quantity
+        )
 
 
 def _bump_version(product: Product) -> None:
@@ -158,6 +166,9 @@ def _allocate_lines(product: Product, lines: Sequence[OrderLine]) -> list[events
             )
     if new_allocations:
         Allocation.objects.bulk_create(new_allocations)
+        _add_to_allocated(
+            (allocation.batch_id, allocation.line.quantity) for allocation in new_allocations
+        )
         _bump_version(product)
     return recorded
 
@@ -167,6 +178,9 @@ def _release(allocations: Sequence[Allocation]) -> list[events.Event]:
     if not allocations:
         return []
     Allocation.objects.filter(pk__in=[allocation.pk for allocation in allocations]).delete()
+    _add_to_allocated(
+        (allocation.batch_id, -allocation.line.quantity) for allocation in allocations
+    )
     return [
         events.Deallocated(
             allocation.line.order.reference,

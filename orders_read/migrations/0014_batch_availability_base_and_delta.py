@@ -18,7 +18,10 @@ FROM batch_stock;
 CREATE UNIQUE INDEX batch_availability_base_batch_id ON batch_availability_base (batch_id);
 CREATE INDEX batch_availability_base_sku ON batch_availability_base (sku, eta, batchref);
 
--- batch_stock aggregates every batch; the delta sums only the pending SKUs' batches.
+-- The delta takes each batch's allocated quantity as the services keep it
+-- (orders_write_batch.allocated_quantity), so its rows cost one lookup per batch; the
+-- base sums the allocations themselves (batch_stock), and check_read_models compares
+-- the two.
 CREATE MATERIALIZED VIEW batch_availability_delta AS
 SELECT pending.sku AS delta_key, stock.*
 FROM read_pending_skus('batch_availability') pending
@@ -28,13 +31,10 @@ LEFT JOIN LATERAL (
            batch.sku,
            batch.eta,
            batch.purchased_quantity AS purchased,
-           coalesce(sum(line.quantity), 0)::bigint AS allocated,
-           (batch.purchased_quantity - coalesce(sum(line.quantity), 0))::bigint AS available
+           batch.allocated_quantity::bigint AS allocated,
+           (batch.purchased_quantity - batch.allocated_quantity)::bigint AS available
     FROM orders_write_batch batch
-    LEFT JOIN orders_write_allocation allocation ON allocation.batch_id = batch.id
-    LEFT JOIN orders_write_orderline line ON line.id = allocation.line_id
     WHERE batch.sku = pending.sku
-    GROUP BY batch.id
 ) stock ON true;
 
 CREATE UNIQUE INDEX batch_availability_delta_key ON batch_availability_delta (delta_key, batch_id);
@@ -78,6 +78,9 @@ CREATE INDEX batch_availability_sku ON batch_availability (sku, eta, batchref);
 
 
 class Migration(migrations.Migration):
-    dependencies = [("orders_read", "0013_order_lines_view_base_and_delta")]
+    dependencies = [
+        ("orders_read", "0013_order_lines_view_base_and_delta"),
+        ("orders_write", "0002_batch_allocated_quantity"),
+    ]
 
     operations = [migrations.RunSQL(SQL, reverse_sql=REVERSE_SQL)]

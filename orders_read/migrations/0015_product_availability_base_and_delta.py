@@ -29,7 +29,8 @@ GROUP BY product.sku;
 CREATE UNIQUE INDEX product_availability_base_sku ON product_availability_base (sku);
 CREATE INDEX product_availability_base_available ON product_availability_base (available);
 
--- batch_stock aggregates every batch; the delta sums only the pending SKUs' batches.
+-- As in batch_availability's delta: the batches' allocated quantities as the services
+-- keep them, where the base sums the allocations.
 CREATE MATERIALIZED VIEW product_availability_delta AS
 SELECT pending.sku AS delta_key, availability.*
 FROM read_pending_skus('product_availability') pending
@@ -50,12 +51,9 @@ LEFT JOIN LATERAL (
         SELECT batch.id AS batch_id,
                batch.eta,
                batch.purchased_quantity AS purchased,
-               coalesce(sum(line.quantity), 0)::bigint AS allocated
+               batch.allocated_quantity::bigint AS allocated
         FROM orders_write_batch batch
-        LEFT JOIN orders_write_allocation allocation ON allocation.batch_id = batch.id
-        LEFT JOIN orders_write_orderline line ON line.id = allocation.line_id
         WHERE batch.sku = product.sku
-        GROUP BY batch.id
     ) stock ON true
     WHERE product.sku = pending.sku
     GROUP BY product.sku

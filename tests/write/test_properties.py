@@ -632,6 +632,15 @@ class CommandMachine(RuleBasedStateMachine):
             assert batch.purchased_quantity > 0, batch
 
     @invariant()
+    def each_batch_counts_exactly_the_lines_it_holds(self):
+        quantity_of_line = {line["id"]: line["quantity"] for line in self.state["OrderLine"]}
+        held: Counter[int] = Counter()
+        for allocation in self.state["Allocation"]:
+            held[allocation["batch_id"]] += quantity_of_line[allocation["line_id"]]
+        for batch in self.state["Batch"]:
+            assert batch["allocated_quantity"] == held[batch["id"]], batch
+
+    @invariant()
     def allocations_sit_on_batches_of_their_sku(self):
         sku_of_batch = {batch["id"]: batch["product_id"] for batch in self.state["Batch"]}
         sku_of_line = {line["id"]: line["product_id"] for line in self.state["OrderLine"]}
