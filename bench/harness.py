@@ -108,7 +108,8 @@ def start_watcher(environment: dict, *, interval: float = 5) -> subprocess.Popen
 
 
 def start_server(environment: dict, port: int, *, workers: int = 2) -> subprocess.Popen:
-    """gunicorn serving the project on 127.0.0.1:``port``; returns once it answers."""
+    """gunicorn serving the project on 127.0.0.1:``port``, with the threads per worker
+    `make run` gives it (config/gunicorn.py); returns once it answers."""
     server = subprocess.Popen(
         [
             sys.executable,
@@ -117,6 +118,8 @@ def start_server(environment: dict, port: int, *, workers: int = 2) -> subproces
             "config.wsgi",
             "--workers",
             str(workers),
+            "--threads",
+            environment.get("GUNICORN_THREADS", "4"),
             "--bind",
             f"127.0.0.1:{port}",
         ],
