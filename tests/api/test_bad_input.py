@@ -1,6 +1,7 @@
 """Bad input of every kind: a 4xx with a message, never a 5xx, and nothing written."""
 
 import json
+from urllib.parse import unquote
 
 import pytest
 
@@ -179,6 +180,20 @@ def test_an_unknown_api_path_is_a_json_404(api):
 
     assert response.status_code == 404
     assert response.json() == {"message": "No API endpoint at /api/nothing/here."}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/nothing/here", "/api/orders/line%0Aone/submit", "/api/batches/b%0A1/quantity"],
+)
+def test_a_post_to_an_unknown_api_path_is_a_json_404_not_a_csrf_page(api, path):
+    # The API's clients send no CSRF token; a path no endpoint serves (a reference with a
+    # newline matches no route) must still answer the API's JSON 404.
+    api.handler.enforce_csrf_checks = True
+    response = api.post(path, {}, format="json")
+
+    assert response.status_code == 404
+    assert response.json() == {"message": f"No API endpoint at {unquote(path)}."}
 
 
 def test_a_wrong_method_is_a_json_405(api):
