@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.authtoken.models import Token
@@ -104,8 +105,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
+@csrf_exempt
 def api_not_found(request, *args, **kwargs) -> JsonResponse:
-    """Unknown paths under /api/ answer JSON too."""
+    """Unknown paths under /api/ answer JSON too, whatever the method: like the API's
+    views, it is exempt from Django's CSRF check (it changes nothing), which would
+    otherwise answer a POST with its HTML 403 page."""
     return JsonResponse({"message": f"No API endpoint at {request.path}."}, status=404)
 
 

@@ -1,7 +1,12 @@
-"""OpenAPI generation (drf-spectacular) for URLs that serve a view per HTTP method."""
+"""OpenAPI generation (drf-spectacular) for URLs that serve a view per HTTP method, and
+responses that carry OpenAPI links (which drf-spectacular 0.30 cannot declare)."""
+
+from __future__ import annotations
 
 from drf_spectacular import openapi
 from drf_spectacular.generators import SchemaGenerator as SpectacularSchemaGenerator
+from drf_spectacular.plumbing import force_instance
+from drf_spectacular.utils import OpenApiResponse
 
 
 class SchemaGenerator(SpectacularSchemaGenerator):
@@ -14,9 +19,57 @@ class SchemaGenerator(SpectacularSchemaGenerator):
         return super().create_view(callback, method, request)
 
 
+def link(
+    operation_id: str,
+    description: str,
+    parameters: dict[str, str] | None = None,
+    request_body: dict[str, str] | None = None,
+) -> dict:
+    """An OpenAPI link object: the operation a client may call next, and where each of its
+    parameters (or body fields) comes from, as a runtime expression such as
+    ``$request.body#/sku``; a name may say where the parameter goes
+    (``header.X-Consistency-Token``)."""
+    definition = {"operationId": operation_id, "description": description}
+    if parameters:
+        definition["parameters"] = parameters
+    if request_body:
+        definition["requestBody"] = request_body
+    return definition
+
+
+# A query linked from a command waits for that command's write.
+READ_THIS_WRITE = {"header.X-Consistency-Token": "$response.header.X-Consistency-Token"}
+
+
+class LinkedResponse(OpenApiResponse):
+    """An OpenApiResponse with OpenAPI links: {name: link(...)}."""
+
+    def __init__(self, response=None, description: str = "", *, links: dict[str, dict]) -> None:
+        super().__init__(response, description)
+        self.links = links
+
+
 class AutoSchema(openapi.AutoSchema):
     """Names a view's nested serializer after the view: AllocateApi.InputSerializer
-    becomes the component AllocateApiInput, so that every view may say InputSerializer."""
+    becomes the component AllocateApiInput, so that every view may say InputSerializer.
+    Says that a StrictSerializer's body takes no other field, and writes the links of a
+    LinkedResponse into its response object."""
 
     def get_serializer_name(self, serializer, direction) -> str:
         return type(serializer).__qualname__.replace(".", "")
+
+    def _map_serializer(self, serializer, direction, bypass_extensions=False):
+        from config.api import StrictSerializer  # config.api imports DRF, which imports this
+
+        schema = super()._map_serializer(serializer, direction, bypass_extensions)
+        if direction == "request" and isinstance(force_instance(serializer), StrictSerializer):
+            schema["additionalProperties"] = False  # it refuses fields it does not know
+        return schema
+
+    def _get_response_for_code(
+        self, serializer, status_code, media_types=None, direction="response"
+    ):
+        response = super()._get_response_for_code(serializer, status_code, media_types, direction)
+        if isinstance(serializer, LinkedResponse):
+            response["links"] = serializer.links
+        return response

@@ -6,6 +6,7 @@ from django.urls import URLPattern, include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+import config.converters  # noqa: F401 (registers <key:>)
 from config.api import TokenView, api_not_found, by_method
 from config.views import LoginView
 from orders_read import api as read_api
@@ -18,16 +19,16 @@ admin.site.site_url = "/orders/"
 api = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("products", by_method(get=read_api.ProductListApi, post=write_api.ProductCreateApi)),
-    path("products/<path:sku>", read_api.ProductDetailApi.as_view(), name="api-product"),
+    path("products/<key:sku>", read_api.ProductDetailApi.as_view(), name="api-product"),
     path("batches", write_api.BatchCreateApi.as_view()),
-    path("batches/<path:ref>/quantity", write_api.BatchQuantityApi.as_view()),
+    path("batches/<key:ref>/quantity", write_api.BatchQuantityApi.as_view()),
     path("orders", by_method(get=read_api.OrderListApi, post=write_api.OrderPlaceApi)),
-    path("orders/<path:reference>/submit", write_api.OrderSubmitApi.as_view()),
-    path("orders/<path:reference>/cancel", write_api.OrderCancelApi.as_view()),
-    path("orders/<path:reference>", read_api.OrderDetailApi.as_view(), name="api-order"),
+    path("orders/<key:reference>/submit", write_api.OrderSubmitApi.as_view()),
+    path("orders/<key:reference>/cancel", write_api.OrderCancelApi.as_view()),
+    path("orders/<key:reference>", read_api.OrderDetailApi.as_view(), name="api-order"),
     path("allocate", write_api.AllocateApi.as_view()),
     path("deallocate", write_api.DeallocateApi.as_view()),
-    path("allocations/<path:orderid>", read_api.AllocationsApi.as_view(), name="api-allocations"),
+    path("allocations/<key:orderid>", read_api.AllocationsApi.as_view(), name="api-allocations"),
     path("read-models/", read_api.ReadModelsApi.as_view(), name="api-read-models"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

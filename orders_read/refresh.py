@@ -588,19 +588,40 @@ class Freshness:
         return headers
 
 
+def _units_written_by(transaction_id: int, units: Sequence[str]) -> list[str]:
+    """The units among ``units`` whose rows the write ``transaction_id`` may have changed:
+    every one while it runs; once it has ended, those that its logged events touch (none
+    for a command that changed nothing, such as allocating an allocated line again)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_visible_in_snapshot(%s::text::xid8, pg_current_snapshot()),"
+            " array(SELECT DISTINCT name FROM orders_write_event WHERE transaction_id = %s)",
+            [str(transaction_id), transaction_id],
+        )
+        ended, names = cursor.fetchone()
+    if not ended:
+        return list(units)
+    return [unit for unit in units if UNITS[unit].events & set(names)]
+
+
 def _coverage(units: Sequence[str], transaction_id: int | None) -> tuple:
-    """(oldest snapshot time, whether every unit was refreshed and shows the write)."""
-    shows_write = (
-        "pg_visible_in_snapshot(%s::text::xid8, snapshot::pg_snapshot)"
-        if transaction_id is not None
-        else "%s IS NULL"
-    )
+    """(oldest snapshot time, whether every unit was refreshed and shows the write).
+
+    A unit the write did not touch shows it already: waiting for a refresh that the
+    write never asks for would only end in READ_MODEL_MAX_WAIT and a false "stale"."""
+    if transaction_id is None:
+        shows_write, parameters = "%s IS NULL", [None]
+    else:
+        shows_write = (
+            "(NOT unit = ANY(%s) OR pg_visible_in_snapshot(%s::text::xid8, snapshot::pg_snapshot))"
+        )
+        parameters = [_units_written_by(transaction_id, units), str(transaction_id)]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT min(last_refreshed_at),"
             f" count(*) = %s AND coalesce(bool_and(snapshot <> '' AND {shows_write}), false)"
             " FROM read_model_state WHERE unit = ANY(%s)",
-            [len(units), transaction_id and str(transaction_id), list(units)],
+            [len(units), *parameters, list(units)],
         )
         return cursor.fetchone()
 

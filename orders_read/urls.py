@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+import config.converters  # noqa: F401 (registers <key:>)
 from orders_read import views
 
 urlpatterns = [
@@ -10,5 +11,5 @@ urlpatterns = [
     path("read-models/", views.read_models, name="read-models"),
     path("read-models/refresh/", views.refresh_read_models, name="refresh-read-models"),
     # Last: a reference may contain "/".
-    path("orders/<path:reference>/", views.order_detail, name="order"),
+    path("orders/<key:reference>/", views.order_detail, name="order"),
 ]

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import StrictSerializer, error_responses
+from config.schema import READ_THIS_WRITE, LinkedResponse, link
 from orders_write import commands, services
 
 MAX_LINES = 500
@@ -81,6 +82,30 @@ def _errors(*codes: int) -> dict:
     return error_responses(COMMAND_ERRORS, *codes)
 
 
+def _read_product(from_sku: str) -> dict:
+    return link(
+        "get_product",
+        "The product's availability, once it shows this write.",
+        {"sku": from_sku, **READ_THIS_WRITE},
+    )
+
+
+def _read_order(from_reference: str) -> dict:
+    return link(
+        "get_order",
+        "The order and its lines, once they show this write.",
+        {"reference": from_reference, **READ_THIS_WRITE},
+    )
+
+
+def _read_allocations(from_orderid: str) -> dict:
+    return link(
+        "order_allocations",
+        "The order's allocations, once they show this write.",
+        {"orderid": from_orderid, **READ_THIS_WRITE},
+    )
+
+
 class CommandView(APIView):
     required_permissions: tuple[str, ...] = ()
     InputSerializer: type[StrictSerializer]
@@ -103,7 +128,14 @@ class ProductCreateApi(CommandView):
     @extend_schema(
         operation_id="create_product",
         request=InputSerializer,
-        responses={201: AcceptedSerializer, **_errors(400, 401, 403, 409)},
+        responses={
+            201: LinkedResponse(
+                AcceptedSerializer,
+                "Created.",
+                links={"GetProduct": _read_product("$request.body#/sku")},
+            ),
+            **_errors(400, 401, 403, 409),
+        },
         parameters=[TOKEN_HEADER, LOCATION_HEADER],
     )
     def post(self, request):
@@ -125,7 +157,21 @@ class BatchCreateApi(CommandView):
     @extend_schema(
         operation_id="create_batch",
         request=InputSerializer,
-        responses={201: AcceptedSerializer, **_errors(400, 401, 403, 409)},
+        responses={
+            201: LinkedResponse(
+                AcceptedSerializer,
+                "Received.",
+                links={
+                    "GetProduct": _read_product("$request.body#/sku"),
+                    "ChangeBatchQuantity": link(
+                        "change_batch_quantity",
+                        "Change this batch's quantity.",
+                        {"ref": "$request.body#/ref"},
+                    ),
+                },
+            ),
+            **_errors(400, 401, 403, 409),
+        },
         parameters=[TOKEN_HEADER, LOCATION_HEADER],
     )
     def post(self, request):
@@ -172,7 +218,26 @@ class OrderPlaceApi(CommandView):
     @extend_schema(
         operation_id="place_order",
         request=InputSerializer,
-        responses={201: OutputSerializer, **_errors(400, 401, 403, 409)},
+        responses={
+            201: LinkedResponse(
+                OutputSerializer,
+                "Placed (pending).",
+                links={
+                    "GetOrder": _read_order("$response.body#/reference"),
+                    "SubmitOrder": link(
+                        "submit_order",
+                        "Submit this order.",
+                        {"reference": "$response.body#/reference"},
+                    ),
+                    "CancelOrder": link(
+                        "cancel_order",
+                        "Cancel this order.",
+                        {"reference": "$response.body#/reference"},
+                    ),
+                },
+            ),
+            **_errors(400, 401, 403, 409),
+        },
         parameters=[TOKEN_HEADER, LOCATION_HEADER],
     )
     def post(self, request):
@@ -198,7 +263,22 @@ class OrderSubmitApi(CommandView):
     @extend_schema(
         operation_id="submit_order",
         request=None,
-        responses={202: AcceptedSerializer, **_errors(400, 401, 403, 404)},
+        responses={
+            202: LinkedResponse(
+                AcceptedSerializer,
+                "Submitted: its lines allocated (or out of stock).",
+                links={
+                    "GetOrder": _read_order("$request.path.reference"),
+                    "GetAllocations": _read_allocations("$request.path.reference"),
+                    "CancelOrder": link(
+                        "cancel_order",
+                        "Cancel this order.",
+                        {"reference": "$request.path.reference"},
+                    ),
+                },
+            ),
+            **_errors(400, 401, 403, 404),
+        },
         parameters=[TOKEN_HEADER],
     )
     def post(self, request, reference: str):
@@ -212,7 +292,14 @@ class OrderCancelApi(CommandView):
     @extend_schema(
         operation_id="cancel_order",
         request=None,
-        responses={202: AcceptedSerializer, **_errors(400, 401, 403, 404)},
+        responses={
+            202: LinkedResponse(
+                AcceptedSerializer,
+                "Cancelled: its allocations released.",
+                links={"GetOrder": _read_order("$request.path.reference")},
+            ),
+            **_errors(400, 401, 403, 404),
+        },
         parameters=[TOKEN_HEADER],
     )
     def post(self, request, reference: str):
@@ -231,7 +318,25 @@ class AllocateApi(CommandView):
     @extend_schema(
         operation_id="allocate",
         request=InputSerializer,
-        responses={202: AcceptedSerializer, **_errors(400, 401, 403, 404, 409)},
+        responses={
+            202: LinkedResponse(
+                AcceptedSerializer,
+                "Allocated, or out of stock (an OutOfStock event).",
+                links={
+                    "GetAllocations": _read_allocations("$request.body#/orderid"),
+                    "GetOrder": _read_order("$request.body#/orderid"),
+                    "Deallocate": link(
+                        "deallocate",
+                        "Release this line.",
+                        request_body={
+                            "orderid": "$request.body#/orderid",
+                            "sku": "$request.body#/sku",
+                        },
+                    ),
+                },
+            ),
+            **_errors(400, 401, 403, 404, 409),
+        },
         parameters=[TOKEN_HEADER, LOCATION_HEADER],
     )
     def post(self, request):
@@ -253,7 +358,14 @@ class DeallocateApi(CommandView):
     @extend_schema(
         operation_id="deallocate",
         request=InputSerializer,
-        responses={202: AcceptedSerializer, **_errors(400, 401, 403, 404)},
+        responses={
+            202: LinkedResponse(
+                AcceptedSerializer,
+                "Released.",
+                links={"GetOrder": _read_order("$request.body#/orderid")},
+            ),
+            **_errors(400, 401, 403, 404),
+        },
         parameters=[TOKEN_HEADER],
     )
     def post(self, request):

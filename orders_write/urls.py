@@ -2,23 +2,24 @@
 
 from django.urls import path
 
+import config.converters  # noqa: F401 (registers <key:>)
 from orders_write import views
 
 urlpatterns = [
     path("orders/new/", views.PlaceOrderView.as_view(), name="place-order"),
     path(
-        "orders/<path:reference>/submit/",
+        "orders/<key:reference>/submit/",
         views.OrderActionView.as_view(action="submit"),
         name="submit-order",
     ),
     path(
-        "orders/<path:reference>/cancel/",
+        "orders/<key:reference>/cancel/",
         views.OrderActionView.as_view(action="cancel"),
         name="cancel-order",
     ),
     path("batches/new/", views.ReceiveBatchView.as_view(), name="receive-batch"),
     path(
-        "batches/<path:ref>/quantity/",
+        "batches/<key:ref>/quantity/",
         views.ChangeBatchQuantityView.as_view(),
         name="change-batch-quantity",
     ),

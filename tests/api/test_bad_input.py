@@ -1,6 +1,7 @@
 """Bad input of every kind: a 4xx with a message, never a 5xx, and nothing written."""
 
 import json
+from urllib.parse import unquote
 
 import pytest
 
@@ -179,6 +180,39 @@ def test_an_unknown_api_path_is_a_json_404(api):
 
     assert response.status_code == 404
     assert response.json() == {"message": "No API endpoint at /api/nothing/here."}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/nothing/here", "/api/orders/line%0Aone/submit", "/api/batches/b%0A1/quantity"],
+)
+def test_a_post_to_an_unknown_api_path_is_a_json_404_not_a_csrf_page(api, path):
+    # The API's clients send no CSRF token; a path no endpoint serves (a reference with a
+    # newline matches no route) must still answer the API's JSON 404.
+    api.handler.enforce_csrf_checks = True
+    response = api.post(path, {}, format="json")
+
+    assert response.status_code == 404
+    assert response.json() == {"message": f"No API endpoint at {unquote(path)}."}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/orders/o%00"),
+        ("get", "/api/products/LAMP%00"),
+        ("get", "/api/allocations/o%1B1"),
+        ("post", "/api/orders/o%00/submit"),
+        ("post", "/api/orders/o%C2%85/cancel"),
+        ("post", "/api/batches/b%00/quantity"),
+    ],
+)
+def test_a_key_with_a_control_character_in_the_path_is_a_json_404(api, method, path):
+    # No key holds one, and PostgreSQL cannot compare a NUL: a 500 before.
+    response = getattr(api, method)(path, {"qty": 1}, format="json")
+
+    assert response.status_code == 404
+    assert response.json() == {"message": f"No API endpoint at {unquote(path)}."}
 
 
 def test_a_wrong_method_is_a_json_405(api):

@@ -1,6 +1,7 @@
 """Page tests: Django's test client with a logged-in user, on committed data."""
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 
 from tests.conftest import make_user
@@ -28,3 +29,12 @@ def staff():
 @pytest.fixture
 def as_role():
     return browser_for
+
+
+@pytest.fixture
+def admin_client(as_role):
+    """A superuser in the admin."""
+    client = as_role("superuser")
+    # make_user("superuser") is not staff, and the admin lets in staff only.
+    User.objects.filter(username="superuser-user").update(is_staff=True)
+    return client

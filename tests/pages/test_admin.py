@@ -3,7 +3,6 @@ rule is a form error and writes nothing), nothing is deleted, read models are li
 read-only with an action that refreshes them, and the event log is read-only."""
 
 import pytest
-from django.contrib.auth.models import User
 
 from orders_read import refresh
 from orders_read.models import (
@@ -28,14 +27,6 @@ from tests.write.conftest import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def admin_client(as_role):
-    client = as_role("superuser")
-    # make_user("superuser") is not staff, and the admin lets in staff only.
-    User.objects.filter(username="superuser-user").update(is_staff=True)
-    return client
 
 
 def admin_messages(response) -> list[tuple[str, str]]:

@@ -3,6 +3,7 @@ and consistency tokens that are exact."""
 
 import threading
 import time
+from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
@@ -254,6 +255,31 @@ def test_a_token_read_after_a_sync_write_sees_it_at_once():
     assert freshness.stale is False
     assert freshness.refreshed_at is not None
     assert queries.allocations_for("o1") == [{"sku": "LAMP", "batchref": "lamps"}]
+
+
+def test_a_token_of_a_command_that_changed_nothing_is_read_at_once(settings):
+    settings.READ_MODEL_MAX_WAIT = 5
+    add_batch("lamps", "LAMP", 10)
+    services.allocate(commands.Allocate(orderid="o1", sku="LAMP", qty=2))
+    again = services.allocate(commands.Allocate(orderid="o1", sku="LAMP", qty=2))
+    assert again.events == ()  # rule 3: nothing to refresh
+
+    freshness = queries.freshness("allocations_for", again.consistency_token)
+
+    assert freshness.stale is False
+
+
+def test_a_token_needs_only_the_views_its_write_touched(settings):
+    settings.READ_MODEL_REFRESH = "async"  # and no watcher runs
+    settings.READ_MODEL_MAX_WAIT = 0.3
+    result = services.create_product(commands.CreateProduct("LAMP", "Desk lamp", Decimal(1)))
+
+    # A new product changes no order: the order views show this write as they are.
+    assert queries.freshness("order", result.consistency_token).stale is False
+    # The product's view does not show it until it is refreshed.
+    assert queries.freshness("product", result.consistency_token).stale is True
+    refresh.refresh(refresh.UNITS)
+    assert queries.freshness("product", result.consistency_token).stale is False
 
 
 def test_without_a_refresh_a_token_read_answers_stale_after_the_maximum_wait(settings):

@@ -3,6 +3,7 @@
 import datetime
 
 import pytest
+from django.db import connection
 
 from orders_write import commands, services
 from orders_write.models import Allocation, Batch, Event, Order, OrderLine, Product
@@ -52,12 +53,20 @@ def event_names() -> list[str]:
     return list(Event.objects.order_by("id").values_list("name", flat=True))
 
 
+WRITE_TABLES = (Product, Batch, Order, OrderLine, Allocation, Event)
+
+
+def empty_write_tables() -> None:
+    """Delete every row of the write tables, at once: the services commit, so a test that
+    starts over many times (a state machine's examples) cannot roll back instead."""
+    tables = ", ".join(connection.ops.quote_name(model._meta.db_table) for model in WRITE_TABLES)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {tables} CASCADE")
+
+
 def database_state() -> dict[str, list]:
     """Every row of every write table, to prove a refused command wrote nothing."""
-    return {
-        model.__name__: list(model.objects.order_by("pk").values())
-        for model in (Product, Batch, Order, OrderLine, Allocation, Event)
-    }
+    return {model.__name__: list(model.objects.order_by("pk").values()) for model in WRITE_TABLES}
 
 
 @pytest.fixture

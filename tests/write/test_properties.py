@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -37,8 +36,7 @@ from hypothesis.stateful import (
 
 from orders_read import consistency, refresh
 from orders_write import commands, domain, events, services
-from orders_write.models import Allocation, Batch, Event, Order, OrderLine, Product
-from tests.write.conftest import LATER, TODAY, TOMORROW, database_state
+from tests.write.conftest import LATER, TODAY, TOMORROW, database_state, empty_write_tables
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -90,8 +88,6 @@ ORDER_LINES = mostly(
     st.just([]),
     one_in=8,
 )
-
-WRITE_TABLES = (Allocation, OrderLine, Order, Batch, Product, Event)
 
 State = dict[str, list[dict]]
 # Batch reference -> (SKU, the batch as the allocation policy sees it).
@@ -217,13 +213,7 @@ class CommandMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        # Each example starts from empty write tables (the services commit, so a
-        # rolled-back test transaction cannot do it). TRUNCATE is the quick way.
-        tables = ", ".join(
-            connection.ops.quote_name(model._meta.db_table) for model in WRITE_TABLES
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(f"TRUNCATE {tables} CASCADE")
+        empty_write_tables()  # each example starts from nothing
         # The step being checked: the state before its first command, its commands'
         # events, and the state after. (An initialize step sends several commands.)
         self.before: State = database_state()
