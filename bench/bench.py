@@ -335,7 +335,8 @@ def machine_description() -> dict[str, str]:
         "Python": platform.python_version(),
         "load average at start": load,
         "set-up": (
-            f"gunicorn 2 sync workers; wrk and pgbench {CLIENTS} clients, "
+            f"gunicorn 2 workers of {os.environ.get('GUNICORN_THREADS', '4')} threads;"
+            f" wrk and pgbench {CLIENTS} clients, "
             f"{_seconds():g} s each; {_writes()} allocates per mode (at most 120 s); "
             f"read-your-writes at {RYW_RATE:g} writes/s for {RYW_SECONDS:g} s"
         ),
