@@ -18,14 +18,13 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
-from urllib.parse import quote
 
 PROJECT = Path(__file__).resolve().parents[1]
 
 
-def _admin_connection_params() -> dict:
-    """Connection parameters of the database `make run` uses (starting the private
-    server if need be), for making another database beside it."""
+def _default_database() -> dict:
+    """Django's settings of the database `make run` uses (starting the private server
+    if need be), for making another database beside it."""
     sys.path.insert(0, str(PROJECT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
@@ -33,7 +32,7 @@ def _admin_connection_params() -> dict:
     django.setup()
     from django.db import connection
 
-    return connection.get_connection_params()
+    return connection.settings_dict
 
 
 def fresh_database_url(name: str) -> str:
@@ -41,20 +40,16 @@ def fresh_database_url(name: str) -> str:
     created afresh."""
     import psycopg2
 
-    params = _admin_connection_params()
-    admin = psycopg2.connect(**{**params, "dbname": "postgres"})
+    from config.localdb import url_of
+
+    database = _default_database()
+    admin = psycopg2.connect(url_of({**database, "NAME": "postgres"}))
     admin.autocommit = True
     with admin.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         cursor.execute(f'CREATE DATABASE "{name}"')
     admin.close()
-    credentials = quote(params.get("user") or "")
-    if params.get("password"):
-        credentials += ":" + quote(params["password"])
-    host = params.get("host") or "127.0.0.1"
-    if host.startswith("/"):
-        return f"postgres://{credentials}@/{name}?host={quote(host)}"
-    return f"postgres://{credentials}@{host}:{params.get('port') or 5432}/{name}"
+    return url_of({**database, "NAME": name})
 
 
 def manage(environment: dict, *args: str) -> str:

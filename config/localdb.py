@@ -67,11 +67,22 @@ def _ensure_database(host: Path) -> None:
         connection.close()
 
 
+def url_of(database: dict) -> str:
+    """A libpq URL (what DATABASE_URL takes) for a Django DATABASES entry: to hand the
+    same database, or one beside it, to psql, pgbench or another process."""
+    credentials = quote(database.get("USER") or "")
+    if database.get("PASSWORD"):
+        credentials += ":" + quote(database["PASSWORD"])
+    host = str(database.get("HOST") or "")
+    if host.startswith("/"):
+        return f"postgresql://{credentials}@/{database['NAME']}?host={quote(host)}"
+    port = f":{database['PORT']}" if database.get("PORT") else ""
+    return f"postgresql://{credentials}@{host}{port}/{database['NAME']}"
+
+
 def database_url() -> str:
     """A libpq URL for the private server (for psql, pgbench), creating the database."""
-    host = socket_dir()
-    _ensure_database(host)
-    return f"postgresql://{SUPERUSER}@/{DATABASE_NAME}?host={quote(str(host))}"
+    return url_of(django_database())
 
 
 def django_database() -> dict[str, str]:

@@ -117,14 +117,15 @@ class _Stock:
 
     @classmethod
     def load(cls) -> _Stock:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT batch_id, batchref, sku, purchased, allocated, eta FROM batch_stock"
-            )
-            stock: dict[str, list] = {}
-            for batch_id, ref, sku, purchased, allocated, eta in cursor.fetchall():
-                entry = [domain.BatchStock(ref, purchased, allocated, eta), batch_id]
-                stock.setdefault(sku, []).append(entry)
+        # As the services see it: the allocated quantity each batch keeps, not a sum
+        # over every allocation.
+        batches = Batch.objects.values_list(
+            "id", "reference", "product_id", "purchased_quantity", "allocated_quantity", "eta"
+        )
+        stock: dict[str, list] = {}
+        for batch_id, ref, sku, purchased, allocated, eta in batches:
+            entry = [domain.BatchStock(ref, purchased, allocated, eta), batch_id]
+            stock.setdefault(sku, []).append(entry)
         for entries in stock.values():
             entries.sort(key=lambda entry: domain.preference(entry[0]))
         return cls(stock)

@@ -130,9 +130,9 @@ def _batch_stock(sku: str) -> list[domain.BatchStock]:
 
 def _add_to_allocated(quantities: Iterable[tuple[int, int]]) -> None:
     """Add each (batch id, quantity) to the batch's allocated quantity (negative: release)."""
-    totals: dict[int, int] = {}
+    totals: defaultdict[int, int] = defaultdict(int)
     for batch_id, quantity in quantities:
-        totals[batch_id] = totals.get(batch_id, 0) + quantity
+        totals[batch_id] += quantity
     for batch_id, quantity in sorted(totals.items()):
         Batch.objects.filter(pk=batch_id).update(
             allocated_quantity=F("allocated_quantity") + quantity

@@ -5,12 +5,12 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
+from config import localdb
 from orders_read import queries
 from orders_write import commands, services
 from tests.write.conftest import add_batch
@@ -22,15 +22,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 def database_url() -> str:
     """The test database as a DATABASE_URL, for a subprocess."""
-    params = connection.settings_dict
-    credentials = quote(params["USER"] or "")
-    if params["PASSWORD"]:
-        credentials += ":" + quote(params["PASSWORD"])
-    host = params["HOST"] or ""
-    if host.startswith("/"):
-        return f"postgres://{credentials}@/{params['NAME']}?host={quote(host)}"
-    port = f":{params['PORT']}" if params["PORT"] else ""
-    return f"postgres://{credentials}@{host}{port}/{params['NAME']}"
+    return localdb.url_of(connection.settings_dict)
 
 
 class Watcher:
