@@ -3,8 +3,11 @@ the writes their token names, and a base rebuild folds the delta in without losi
 write made while it ran."""
 
 import threading
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 
 from orders_read import consistency, queries, refresh
@@ -211,3 +214,23 @@ def test_a_bulk_load_records_no_dirty_keys():
     place("normal")
 
     assert dirty_keys() == (1, 0)
+
+
+def test_refresh_views_compact_folds_every_delta_into_its_base(many_orders):
+    allocate("o7", "RUG")
+    out = StringIO()
+
+    call_command("refresh_views", "--compact", stdout=out)
+
+    rebuilt = [line.split(":")[0] for line in out.getvalue().splitlines() if "(base)" in line]
+    assert rebuilt == [f"{unit} (base)" for unit in refresh.UNITS]
+    assert {unit: state.delta_row_count for unit, state in states().items()} == dict.fromkeys(
+        refresh.UNITS, 0
+    )
+    assert dirty_keys() == (0, 0)
+    assert queries.allocations_for("o7")[-1] == {"sku": "RUG", "batchref": "rugs"}
+
+
+def test_refresh_views_refuses_compact_and_full_together():
+    with pytest.raises(CommandError, match="not allowed with argument"):
+        call_command("refresh_views", "--compact", "--full")
