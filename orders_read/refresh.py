@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
+from config.prepared import Statement
 from orders_write.events import transaction_id_from_token
 
 logger = logging.getLogger(__name__)
@@ -604,26 +605,29 @@ def _units_written_by(transaction_id: int, units: Sequence[str]) -> list[str]:
     return [unit for unit in units if UNITS[unit].events & set(names)]
 
 
+# Every query answer reads this first, so it is prepared. $3 is the write's transaction
+# (NULL: none), $2 the units among $1 that the write may have changed.
+COVERAGE = Statement(
+    "read_model_coverage",
+    ["text[]", "text[]", "xid8"],
+    "SELECT min(last_refreshed_at), count(*) = cardinality($1) AND coalesce(bool_and("
+    " snapshot <> '' AND ($3 IS NULL OR NOT unit = ANY($2)"
+    " OR pg_visible_in_snapshot($3, snapshot::pg_snapshot))), false)"
+    " FROM read_model_state WHERE unit = ANY($1)",
+)
+
+
 def _coverage(units: Sequence[str], transaction_id: int | None) -> tuple:
     """(oldest snapshot time, whether every unit was refreshed and shows the write).
 
     A unit the write did not touch shows it already: waiting for a refresh that the
     write never asks for would only end in READ_MODEL_MAX_WAIT and a false "stale"."""
     if transaction_id is None:
-        shows_write, parameters = "%s IS NULL", [None]
+        written, transaction = [], None
     else:
-        shows_write = (
-            "(NOT unit = ANY(%s) OR pg_visible_in_snapshot(%s::text::xid8, snapshot::pg_snapshot))"
-        )
-        parameters = [_units_written_by(transaction_id, units), str(transaction_id)]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT min(last_refreshed_at),"
-            f" count(*) = %s AND coalesce(bool_and(snapshot <> '' AND {shows_write}), false)"
-            " FROM read_model_state WHERE unit = ANY(%s)",
-            [len(units), *parameters, list(units)],
-        )
-        return cursor.fetchone()
+        written = _units_written_by(transaction_id, units)
+        transaction = str(transaction_id)
+    return COVERAGE.fetchone([list(units), written, transaction])
 
 
 def wait_for(

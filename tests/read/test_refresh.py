@@ -325,7 +325,8 @@ def _reader_waiting() -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
-            " AND state = 'idle' AND query LIKE '%%FROM read_model_state WHERE unit%%'"
+            " AND state = 'idle' AND query LIKE %s",
+            [f"EXECUTE {refresh.COVERAGE.name} %"],
         )
         return cursor.fetchone()[0] > 0
 
