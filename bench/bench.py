@@ -671,7 +671,7 @@ def measure(orders: int) -> dict:
     # Planner statistics for the bulk-loaded tables now, rather than whenever autovacuum
     # gets to them in the middle of a measurement.
     query(url, "ANALYZE")
-    token = create_token_user(environment, "bench", superuser=True)
+    token = create_token_user(environment, "bench")
     probe(environment, "restock")
     writes = iter(sample_writes(url, REFRESH_WRITES + 2 * (_writes() + WARM_UP_WRITES) + 400))
 

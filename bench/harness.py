@@ -69,18 +69,14 @@ def shell(environment: dict, code: str) -> str:
     return manage(environment, "shell", "-c", code).split()[-1]
 
 
-def create_token_user(environment: dict, username: str, *, superuser: bool = False) -> str:
-    """A user in every group (or a superuser) and its API token's key."""
-    make_user = (
-        f"User.objects.create_superuser({username!r}, password=None)"
-        if superuser
-        else f"User.objects.create_user({username!r}, password=None)"
-    )
+def create_token_user(environment: dict, username: str) -> str:
+    """A user in every group, as an integration's account would be, and its API token's
+    key (not a superuser: its requests skip the permission checks)."""
     return shell(
         environment,
         "from django.contrib.auth.models import User, Group;"
         "from rest_framework.authtoken.models import Token;"
-        f"user = {make_user};"
+        f"user = User.objects.create_user({username!r}, password=None);"
         "user.groups.set(Group.objects.all());"
         "print(Token.objects.create(user=user).key)",
     )
