@@ -263,6 +263,11 @@ def table_rows(results: Mapping[int, dict]) -> list[tuple[str, str, Callable[[di
             value("allocations_lookup", "ratio", digits=1, scale=100, suffix=" %"),
         ),
         (
+            "allocations_unauthenticated",
+            "… same URL without a token: 401, no query (req/s)",
+            value("allocations_lookup", "unauthenticated_rps"),
+        ),
+        (
             "orders_rps",
             "GET /api/orders?ordering=-created_at (req/s)",
             value("orders_page", "requests_per_second"),
@@ -529,7 +534,8 @@ def pgbench_binary() -> str:
     return found
 
 
-def run_wrk(base: str, path: str, script: str, environment: dict) -> dict[str, float]:
+def run_wrk(base: str, path: str, script: str | None, environment: dict) -> dict[str, float]:
+    """wrk's figures for ``path``, with ``script`` (bench/*.lua) making the requests."""
     output = subprocess.run(
         [
             wrk_binary(),
@@ -542,8 +548,7 @@ def run_wrk(base: str, path: str, script: str, environment: dict) -> dict[str, f
             "--timeout",
             "10s",
             "--latency",
-            "--script",
-            str(BENCH_DIR / script),
+            *(["--script", str(BENCH_DIR / script)] if script else []),
             base + path,
         ],
         env=environment,
@@ -715,6 +720,11 @@ def measure(orders: int) -> dict:
         lookups = run_wrk(
             base, "/api/allocations/DEMO-0000001", "wrk_allocations.lua", wrk_environment
         )
+        # The same URL without a token: Django, its middleware and DRF answer 401 with no
+        # query at all, the most this stack serves here whatever the lookup costs.
+        lookups["unauthenticated_rps"] = run_wrk(
+            base, "/api/allocations/DEMO-0000001", None, wrk_environment
+        )["requests_per_second"]
         page = run_wrk(base, "/api/orders?ordering=-created_at", "wrk_token.lua", wrk_environment)
         lookups["pgbench_tps"] = run_pgbench(url, "pgbench_allocations.sql", {"orders": orders})
         page["pgbench_tps"] = run_pgbench(url, "pgbench_orders_page.sql", {"page_size": page_size})

@@ -24,7 +24,7 @@ from config.prepared import Statement
 
 @cache
 def _permissions_of_user() -> Statement:
-    """ "app_label.codename" of every permission a user has, directly or by a group."""
+    """Every permission a user has, directly or by a group, as "app_label.codename"."""
     user = get_user_model()
     direct = user.user_permissions.through._meta
     membership = user.groups.through._meta
