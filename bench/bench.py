@@ -153,6 +153,11 @@ def _dig(result: Mapping, *keys: str) -> float | None:
     return result  # type: ignore[return-value]
 
 
+def _seed_target(size: int, results: Mapping[int, dict]) -> bool | None:
+    seconds = _dig(results[size], "seed_seconds")
+    return None if size < 1_000_000 or seconds is None else seconds <= 60
+
+
 def _refresh_target(size: int, results: Mapping[int, dict]) -> bool | None:
     total = _dig(results[size], "refresh_work", "total_ms_p50")
     return None if size < 1_000_000 or total is None else total <= 100
@@ -177,6 +182,7 @@ def _lookup_target(size: int, results: Mapping[int, dict]) -> bool | None:
 
 
 TARGETS = (
+    Target("seed", "≤ 60 s at 1M orders", _seed_target),
     Target("refresh_total", "≤ 100 ms p50 at 1M orders", _refresh_target),
     Target("allocate_sync", "p50 ≤ 2 x the 10k figure", _sync_latency_target),
     Target("ryw", "p99 ≤ 500 ms", _ryw_target),
