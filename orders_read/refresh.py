@@ -623,11 +623,10 @@ def _coverage(units: Sequence[str], transaction_id: int | None) -> tuple:
     A unit the write did not touch shows it already: waiting for a refresh that the
     write never asks for would only end in READ_MODEL_MAX_WAIT and a false "stale"."""
     if transaction_id is None:
-        written, transaction = [], None
+        written, writer = [], None
     else:
-        written = _units_written_by(transaction_id, units)
-        transaction = str(transaction_id)
-    return COVERAGE.fetchone([list(units), written, transaction])
+        written, writer = _units_written_by(transaction_id, units), str(transaction_id)
+    return COVERAGE.fetchone([list(units), written, writer])
 
 
 def wait_for(
