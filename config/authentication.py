@@ -65,9 +65,9 @@ def _user_fields() -> list[str]:
 
 
 @cache
-def _token_and_user() -> Statement:
+def _token_and_user(token_model) -> Statement:
     """A token's creation time and its user's columns (``_user_fields``), by key."""
-    token = TokenAuthentication().get_model()._meta
+    token = token_model._meta
     user = get_user_model()._meta
     columns = ", ".join(f"account.{name}" for name in _user_fields())
     return Statement(
@@ -83,7 +83,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
     """DRF's ``Authorization: Token <key>``, reading the token and its user in one query."""
 
     def authenticate_credentials(self, key):
-        row = _token_and_user().fetchone([key])
+        row = _token_and_user(self.get_model()).fetchone([key])
         if row is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         created, *values = row

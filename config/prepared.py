@@ -7,7 +7,7 @@ with its delta) takes about 0.5 ms to plan and 0.1 ms to run at 100k orders
 then EXECUTEd by name, so the plan is made once.
 
 A prepared statement outlives a rolled-back transaction, and PostgreSQL plans it again
-by itself when a table or view it reads is replaced (as a base view's rebuild does).
+by itself when a table or view it reads changes (a base view's rebuild, a migration).
 A new connection (after CONN_MAX_AGE, or a database restart) prepares it again.
 """
 
@@ -26,19 +26,16 @@ class Statement:
         self.prepare = f"PREPARE {name} ({', '.join(types)}) AS {sql}"
         self.execute = f"EXECUTE {name} ({', '.join(['%s'] * len(types))})"
 
-    def _prepared_on(self, cursor) -> None:
-        # Kept beside the connection it belongs to: a new connection has none prepared.
-        wrapper = connections[DEFAULT_DB_ALIAS]
-        state = getattr(wrapper, "prepared_statements", None)
-        if state is None or state[0] is not wrapper.connection:
-            state = wrapper.prepared_statements = (wrapper.connection, set())
-        if self.name not in state[1]:
-            cursor.execute(self.prepare)
-            state[1].add(self.name)
-
     def fetchall(self, parameters: Sequence[object]) -> list[tuple]:
-        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-            self._prepared_on(cursor)
+        wrapper = connections[DEFAULT_DB_ALIAS]
+        with wrapper.cursor() as cursor:
+            # Kept beside the connection it belongs to: a new connection has none prepared.
+            state = getattr(wrapper, "prepared_statements", None)
+            if state is None or state[0] is not wrapper.connection:
+                state = wrapper.prepared_statements = (wrapper.connection, set())
+            if self.name not in state[1]:
+                cursor.execute(self.prepare)
+                state[1].add(self.name)
             cursor.execute(self.execute, list(parameters))
             return cursor.fetchall()
 

@@ -10,12 +10,12 @@ from rest_framework.authtoken.models import Token
 
 from config.authentication import ModelBackend, TokenAuthentication
 from tests.api.conftest import client_for
+from tests.api.test_permissions import NOT_PERMITTED
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 INVALID = {"message": "Invalid token."}
-NOT_PERMITTED = {"message": "You do not have permission to perform this action."}
 
 
 def token_client(user: User):
@@ -33,7 +33,7 @@ def test_a_permission_taken_away_counts_at_the_next_request():
 
     response = client.get("/api/products")
     assert response.status_code == 403
-    assert response.json() == NOT_PERMITTED
+    assert response.json() == {"message": NOT_PERMITTED}
 
 
 def test_a_permission_given_to_the_user_alone_is_enough():
