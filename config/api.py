@@ -46,36 +46,53 @@ def error_responses(descriptions: Mapping[int, str], *codes: int) -> dict:
     }
 
 
-def _first_message(detail: object, path: str = "") -> str:
+def _join(path: str, key: object) -> str:
+    """The path of ``key`` under ``path``; non_field_errors name their parent."""
+    if key == "non_field_errors":
+        return path
+    return f"{path}.{key}" if path else str(key)
+
+
+# Both walks below loop instead of recursing, so that no error, however deeply it
+# nests, can make answering it a RecursionError.
+
+
+def _first_message(detail: object) -> str:
     """The first error in DRF's nested detail, as 'field: message'."""
-    if isinstance(detail, Mapping):
-        for key, value in detail.items():
-            prefix = path if key == "non_field_errors" else f"{path}{'.' if path else ''}{key}"
-            return _first_message(value, prefix)
-    if isinstance(detail, list) and detail:
-        for index, value in enumerate(detail):
-            if value:
-                nested = isinstance(value, (Mapping, list))
-                return _first_message(value, f"{path}.{index}" if nested else path)
-    return f"{path}: {detail}" if path else str(detail)
+    path = ""
+    while True:
+        if isinstance(detail, Mapping) and detail:
+            key, detail = next(iter(detail.items()))
+            path = _join(path, key)
+            continue
+        if isinstance(detail, list):
+            index = next((index for index, value in enumerate(detail) if value), None)
+            if index is not None:
+                if isinstance(detail[index], (Mapping, list)):
+                    path = f"{path}.{index}"
+                detail = detail[index]
+                continue
+        return f"{path}: {detail}" if path else str(detail)
 
 
-def _flatten(detail: object, path: str = "") -> dict[str, list[str]]:
+def _flatten(detail: object) -> dict[str, list[str]]:
     """DRF's nested errors as {"lines.0.qty": ["..."]}."""
-    if isinstance(detail, Mapping):
-        flat: dict[str, list[str]] = {}
-        for key, value in detail.items():
-            name = path if key == "non_field_errors" else f"{path}{'.' if path else ''}{key}"
-            flat.update(_flatten(value, name or "non_field_errors"))
-        return flat
-    if isinstance(detail, list):
-        if all(not isinstance(item, (Mapping, list)) for item in detail):
-            return {path or "non_field_errors": [str(item) for item in detail]}
-        flat = {}
-        for index, item in enumerate(detail):
-            flat.update(_flatten(item, f"{path}.{index}"))
-        return flat
-    return {path or "non_field_errors": [str(detail)]}
+    flat: dict[str, list[str]] = {}
+    pending: list[tuple[str, object]] = [("", detail)]  # a stack: the next one last
+    while pending:
+        path, detail = pending.pop()
+        if isinstance(detail, Mapping):
+            children = [
+                (_join(path, key) or "non_field_errors", value) for key, value in detail.items()
+            ]
+        elif isinstance(detail, list) and any(isinstance(item, (Mapping, list)) for item in detail):
+            children = [(f"{path}.{index}", item) for index, item in enumerate(detail)]
+        else:
+            items = detail if isinstance(detail, list) else [detail]
+            flat[path or "non_field_errors"] = [str(item) for item in items]
+            continue
+        pending.extend(reversed(children))
+    return flat
 
 
 def error_response(message: str, status_code: int, errors: dict | None = None) -> Response:

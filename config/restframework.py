@@ -1,8 +1,53 @@
 """Classes that REST_FRAMEWORK's settings name. DRF imports them while it loads its own
 views, so this module must not import views, generics or drf-spectacular."""
 
+import codecs
+import re
+
+from rest_framework import parsers
+from rest_framework.exceptions import ParseError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
+from rest_framework.utils import json
+
+# Deeper than any body the API takes (an order's lines are 3 levels), far below the
+# depth at which Python's json, which recurses once per level, raises RecursionError.
+MAX_JSON_DEPTH = 32
+
+# A JSON string (its escapes read whole, so that a quoted bracket is skipped) or a bracket.
+_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+
+
+def nested_deeper_than(text: str, limit: int) -> bool:
+    """Whether JSON ``text`` opens more than ``limit`` arrays or objects inside each other,
+    read without parsing it (and so without recursing)."""
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in ("]", "}"):
+            depth -= 1
+    return False
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, refusing (400) a body nested deeper than MAX_JSON_DEPTH before it
+    parses it: a thousand nested arrays would otherwise be a RecursionError, a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = parsers.get_encoding(parser_context or {})
+        try:
+            text = codecs.getreader(encoding)(stream).read()
+            if nested_deeper_than(text, MAX_JSON_DEPTH):
+                message = f"nested more than {MAX_JSON_DEPTH} levels deep"
+                raise ParseError(f"JSON parse error - {message}")
+            parse_constant = json.strict_constant if self.strict else None
+            return json.loads(text, parse_constant=parse_constant)
+        except ValueError as error:
+            raise ParseError(f"JSON parse error - {error}") from None
 
 
 class HasRequiredPermissions(BasePermission):

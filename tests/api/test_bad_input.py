@@ -4,7 +4,9 @@ import json
 from urllib.parse import unquote
 
 import pytest
+from django.core.cache import cache
 
+from config.api import _first_message, _flatten
 from tests.write.conftest import add_batch, database_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -228,3 +230,81 @@ def test_a_path_with_a_newline_is_a_json_404(api, path):
 
     assert response.status_code == 404
     assert response.json()["message"]
+
+
+# --- deeply nested JSON -------------------------------------------------------------------
+
+
+def nested(depth: int, inner: str = "1") -> dict[str, str]:
+    """Bodies ``depth`` levels deep: arrays, objects, and arrays inside a field."""
+    return {
+        "arrays": "[" * depth + "]" * depth,
+        "objects": '{"a":' * depth + inner + "}" * depth,
+        "in-a-field": '{"orderid": "o1", "sku": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}",
+    }
+
+
+@pytest.mark.parametrize("path", [*COMMAND_PATHS, "/api/auth/token/"])
+@pytest.mark.parametrize("depth", [33, 1_000, 100_000])
+def test_json_nested_too_deep_is_refused_with_a_message(api, batch, path, depth):
+    cache.clear()  # the token endpoint's failed-login throttle
+    before = database_state()
+
+    for shape, body in nested(depth).items():
+        response = api.generic("POST", path, body, content_type="application/json")
+
+        assert response.status_code == 400, (shape, response.content[:300])
+        assert response.json() == {
+            "message": "JSON parse error - nested more than 32 levels deep"
+        }, shape
+    assert database_state() == before
+
+
+def test_json_nested_32_levels_deep_is_read_as_usual(api, batch):
+    before = database_state()
+
+    response = api.generic(
+        "POST", "/api/allocate", nested(32)["in-a-field"], content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"]["sku"] == ["Not a valid string."]
+    assert database_state() == before
+
+
+def test_brackets_inside_json_strings_do_not_count_as_nesting(api, batch):
+    orderid = '[{"' * 50 + '\\"]'
+
+    response = api.post(
+        "/api/allocate", {"orderid": orderid, "sku": "LAMP", "qty": 1}, format="json"
+    )
+
+    assert response.status_code == 202, response.content
+    assert api.get(response["Location"]).json() == [{"sku": "LAMP", "batchref": "b1"}]
+
+
+def test_an_error_nested_deeper_than_python_recurses_is_still_answered():
+    # Only the parser's limit keeps input this deep from a serializer; the answer's own
+    # walk through the errors must not depend on it.
+    detail: object = ["too deep"]
+    for _ in range(5_000):
+        detail = {"a": detail}
+
+    assert _first_message(detail) == "a" + ".a" * 4_999 + ": too deep"
+    assert _flatten(detail) == {"a" + ".a" * 4_999: ["too deep"]}
+
+
+def test_errors_are_flattened_per_field_and_per_line():
+    detail = {
+        "non_field_errors": ["Bad order."],
+        "lines": [{}, {"qty": ["Too many."], "sku": ["Unknown."]}],
+        "customer": ["Blank."],
+    }
+
+    assert _first_message(detail) == "Bad order."
+    assert _flatten(detail) == {
+        "non_field_errors": ["Bad order."],
+        "lines.1.qty": ["Too many."],
+        "lines.1.sku": ["Unknown."],
+        "customer": ["Blank."],
+    }

@@ -362,6 +362,28 @@ def test_an_order_reference_with_a_slash_works_end_to_end(staff):
     assert allocation_of("2026/07", "LAMP") == "b1"
 
 
+def test_a_json_body_nested_deep_is_no_form_and_writes_nothing(staff):
+    add_batch("b1", "LAMP", 10)
+    before = database_state()
+
+    response = staff.post("/orders/new/", "[" * 100_000, content_type="application/json")
+
+    assert_refused_form(response)
+    assert errors_beside(response, "customer") == ["This field is required."]
+    assert database_state() == before
+
+
+def test_a_form_value_of_nested_brackets_is_only_text(staff):
+    add_batch("b1", "LAMP", 10)
+    before = database_state()
+
+    response = staff.post("/allocate/", allocate_form(orderid="[" * 100_000, sku="{" * 100_000))
+
+    assert_refused_form(response)
+    assert errors_beside(response, "orderid") == ["Order reference must be at most 255 characters"]
+    assert database_state() == before
+
+
 # --- receiving a batch ----------------------------------------------------------------
 
 
