@@ -61,14 +61,46 @@ def check_quantity(quantity: int, *, field: str = "qty") -> None:
         raise InvalidQuantity(f"Quantity must be at most {MAX_QUANTITY}", field=field)
 
 
-def check_key(value: str, *, what: str, field: str) -> None:
-    """SKUs and references: non-blank, at most 255 characters, no control characters."""
+def check_name(value: str, *, what: str, field: str) -> None:
+    """Names (a product's, a customer's): non-blank, at most 255 characters, no control
+    characters."""
     if not value or not value.strip():
         raise InvalidInput(f"{what} must not be blank", field=field)
     if len(value) > MAX_TEXT_LENGTH:
         raise InvalidInput(f"{what} must be at most {MAX_TEXT_LENGTH} characters", field=field)
     if any(unicodedata.category(character) == "Cc" for character in value):
         raise InvalidInput(f"{what} must not contain control characters", field=field)
+
+
+# Every client resolves "." and ".." path segments away, percent-encoded or not (RFC 3986
+# 5.2.4, WHATWG URL), so a key with one could never be reached at its own URL.
+_DOT_SEGMENTS = frozenset({".", ".."})
+
+
+def check_key(value: str, *, what: str, field: str) -> None:
+    """SKUs and references, which name things in URLs (/api/products/<sku>,
+    /orders/<reference>/, ...): a name, and no "." or ".." between its slashes."""
+    check_name(value, what=what, field=field)
+    if _DOT_SEGMENTS.intersection(value.split("/")):
+        raise InvalidInput(f'{what} must not be "." or "..", alone or between slashes', field=field)
+
+
+# An order's page is /orders/<reference>/, beside the order form (/orders/new/) and the
+# order's actions (/orders/<reference>/submit/, .../cancel/, and the API's likewise): a
+# reference that reads like one of those would open another page. A new route under an
+# order's URL adds its last part here (tests/pages/test_forms.py checks the URLs).
+RESERVED_ORDER_REFERENCES = frozenset({"new"})
+RESERVED_ORDER_REFERENCE_ENDINGS = ("submit", "cancel")
+
+
+def check_order_reference(value: str, *, field: str = "reference") -> None:
+    """A new order's reference: a key whose URL is its page's and no other's."""
+    check_key(value, what="Order reference", field=field)
+    if value in RESERVED_ORDER_REFERENCES:
+        raise InvalidInput(f'Order reference must not be "{value}"', field=field)
+    order_part, _, ending = value.rpartition("/")
+    if order_part and ending in RESERVED_ORDER_REFERENCE_ENDINGS:
+        raise InvalidInput(f'Order reference must not end in "/{ending}"', field=field)
 
 
 def check_text(

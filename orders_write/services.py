@@ -219,7 +219,7 @@ def _get_or_create_product(sku: str) -> list[events.Event]:
 @_service
 def create_product(command: commands.CreateProduct) -> CommandResult:
     domain.check_key(command.sku, what="SKU", field="sku")
-    domain.check_key(command.name, what="Name", field="name")
+    domain.check_name(command.name, what="Name", field="name")
     domain.check_price(command.price)
     if Product.objects.filter(sku=command.sku).exists():
         raise domain.Conflict(f"Product {command.sku} already exists", field="sku")
@@ -287,8 +287,8 @@ def _new_order_reference() -> str:
 @_service
 def place_order(command: commands.PlaceOrder) -> CommandResult:
     if command.reference is not None:
-        domain.check_key(command.reference, what="Order reference", field="reference")
-    domain.check_key(command.customer, what="Customer", field="customer")
+        domain.check_order_reference(command.reference)
+    domain.check_name(command.customer, what="Customer", field="customer")
     domain.check_text(
         command.shipping_address,
         what="Shipping address",
@@ -392,7 +392,7 @@ def _lock_or_create_submitted_order(reference: str) -> tuple[Order, list[events.
 
 @_service
 def allocate(command: commands.Allocate) -> CommandResult:
-    domain.check_key(command.orderid, what="Order reference", field="orderid")
+    domain.check_order_reference(command.orderid, field="orderid")  # it may create the order
     domain.check_key(command.sku, what="SKU", field="sku")
     domain.check_quantity(command.qty)
     if not Product.objects.filter(sku=command.sku).exists():

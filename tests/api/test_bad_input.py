@@ -1,12 +1,13 @@
 """Bad input of every kind: a 4xx with a message, never a 5xx, and nothing written."""
 
 import json
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import pytest
 from django.core.cache import cache
 
 from config.api import _first_message, _flatten
+from orders_write.models import Order
 from tests.write.conftest import add_batch, database_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -308,3 +309,119 @@ def test_errors_are_flattened_per_field_and_per_line():
         "lines.1.sku": ["Unknown."],
         "customer": ["Blank."],
     }
+
+
+# --- keys that name URLs ----------------------------------------------------------------
+
+DOT_SEGMENT = '{what} must not be "." or "..", alone or between slashes'
+
+
+def order_body(reference: str, sku: str = "LAMP") -> dict:
+    return {
+        "reference": reference,
+        "customer": "Ada",
+        "shipping_address": "12 St James's Square",
+        "lines": [{"sku": sku, "qty": 1}],
+    }
+
+
+@pytest.mark.parametrize("key", [".", "..", "a/../b"])
+@pytest.mark.parametrize(
+    ("path", "body", "field", "what"),
+    [
+        ("/api/products", lambda key: {"sku": key, "name": "N"}, "sku", "SKU"),
+        (
+            "/api/batches",
+            lambda key: {"ref": key, "sku": "LAMP", "qty": 1},
+            "ref",
+            "Batch reference",
+        ),
+        ("/api/batches", lambda key: {"ref": "b2", "sku": key, "qty": 1}, "sku", "SKU"),
+        ("/api/orders", order_body, "reference", "Order reference"),
+        ("/api/orders", lambda key: order_body("o1", sku=key), "lines.0.sku", "SKU"),
+        (
+            "/api/allocate",
+            lambda key: {"orderid": key, "sku": "LAMP", "qty": 1},
+            "orderid",
+            "Order reference",
+        ),
+        ("/api/allocate", lambda key: {"orderid": "o1", "sku": key, "qty": 1}, "sku", "SKU"),
+    ],
+)
+def test_a_key_with_a_dot_segment_is_refused(api, batch, key, path, body, field, what):
+    before = database_state()
+
+    response = api.post(path, body(key), format="json")
+
+    assert response.status_code == 400, response.content
+    message = DOT_SEGMENT.format(what=what)
+    assert response.json() == {"message": message, "errors": {field: [message]}}
+    assert database_state() == before
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("new", 'Order reference must not be "new"'),
+        ("o1/submit", 'Order reference must not end in "/submit"'),
+        ("2026/07/cancel", 'Order reference must not end in "/cancel"'),
+    ],
+)
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/orders", order_body, "reference"),
+        ("/api/allocate", lambda key: {"orderid": key, "sku": "LAMP", "qty": 1}, "orderid"),
+    ],
+)
+def test_an_order_reference_that_names_another_page_is_refused(
+    api, batch, reference, message, path, body, field
+):
+    before = database_state()
+
+    response = api.post(path, body(reference), format="json")
+
+    assert response.status_code == 400, response.content
+    assert response.json() == {"message": message, "errors": {field: [message]}}
+    assert database_state() == before
+
+
+REACHABLE_KEYS = [
+    "a/b",
+    "a?b",
+    "a#b",
+    "100%",
+    "a%2Fb",
+    "a b",
+    "..a",
+    "a.",
+    "...",
+    "x/submit/",
+    "new/1",
+    "NEW",
+    "submit",
+    "a\\b",
+    "é/ü",
+]
+
+
+@pytest.mark.parametrize("key", REACHABLE_KEYS)
+def test_every_location_of_a_key_reads_what_was_written(api, batch, key):
+    received = api.post("/api/batches", {"ref": key, "sku": key, "qty": 5}, format="json")
+    assert received.status_code == 201, received.content
+    assert api.get(received["Location"]).json()["sku"] == key
+    changed = api.post(f"/api/batches/{quote(key, safe='')}/quantity", {"qty": 6}, format="json")
+    assert changed.status_code == 202, changed.content
+
+    placed = api.post("/api/orders", order_body(key), format="json")
+    assert placed.status_code == 201, placed.content
+    assert placed.json() == {"reference": key}
+    assert api.get(placed["Location"]).json()["reference"] == key
+
+    allocated = api.post("/api/allocate", {"orderid": key, "sku": key, "qty": 1}, format="json")
+    assert allocated.status_code == 202, allocated.content
+    assert api.get(allocated["Location"]).json() == [{"sku": key, "batchref": key}]
+
+    submitted = api.post(f"{placed['Location']}/submit", format="json")
+    assert submitted.status_code == 202, submitted.content
+    assert Order.objects.get(reference=key).status == "submitted"

@@ -185,6 +185,10 @@ def test_adding_a_product_goes_through_the_service(admin_client):
         ({"sku": "CHAIR", "name": "Chair", "price": "-1.00"}, "Price must not be negative"),
         ({"sku": "CHAIR", "name": "   ", "price": "1.00"}, "This field is required."),
         ({"sku": " ", "name": "Chair", "price": "1.00"}, "This field is required."),
+        (
+            {"sku": "..", "name": "Chair", "price": "1.00"},
+            'SKU must not be "." or "..", alone or between slashes',
+        ),
     ],
 )
 def test_adding_a_product_that_breaks_a_rule_is_refused(admin_client, data, message):

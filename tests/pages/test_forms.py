@@ -7,11 +7,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
+from django.urls import URLResolver, get_resolver
 
-from orders_write import commands, services
+from orders_write import commands, domain, services
 from orders_write.models import Batch, Order, OrderLine, Product
 from tests.conftest import make_user
 from tests.pages.html import (
+    attribute,
     control,
     dom,
     errors_beside,
@@ -20,6 +22,7 @@ from tests.pages.html import (
     shown_messages,
     text,
     value_of,
+    walk,
 )
 from tests.write.conftest import (
     TOMORROW,
@@ -360,6 +363,122 @@ def test_an_order_reference_with_a_slash_works_end_to_end(staff):
 
     assert_redirects_with_token(response, "/orders/2026/07/")
     assert allocation_of("2026/07", "LAMP") == "b1"
+
+
+def form_actions(page) -> list[str]:
+    return [
+        attribute(element, "action")
+        for element, _ in walk(dom(page))
+        if element.name == "form" and attribute(element, "method") == "post"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reference", "path"),
+    [
+        ("a?b#c", "/orders/a%3Fb%23c/"),
+        ("100%", "/orders/100%25/"),
+        ("a\\b", "/orders/a%5Cb/"),
+        ("..a", "/orders/..a/"),
+        ("o1/submit/", "/orders/o1/submit//"),
+        ("new/1", "/orders/new/1/"),
+    ],
+)
+def test_an_order_reference_with_url_characters_works_end_to_end(staff, reference, path):
+    add_batch("b1", "LAMP", 10)
+    response = staff.post("/orders/new/", order_form(("LAMP", "1"), reference=reference))
+    location = assert_redirects_with_token(response, path)
+    page = staff.get(location)
+    assert page.status_code == 200
+    assert f"Order {reference}" in text(dom(page))
+    submit, cancel = form_actions(page)[-2:]
+    assert (submit, cancel) == (f"{path}submit/", f"{path}cancel/")
+
+    response = staff.post(submit)
+
+    assert_redirects_with_token(response, path)
+    assert allocation_of(reference, "LAMP") == "b1"
+    assert Order.objects.get(reference=reference).status == "submitted"
+
+
+DOT_SEGMENT = '{what} must not be "." or "..", alone or between slashes'
+
+
+@pytest.mark.parametrize("key", [".", "..", "a/../b"])
+@pytest.mark.parametrize(
+    ("path", "data", "field", "what"),
+    [
+        (
+            "/orders/new/",
+            lambda key: order_form(("LAMP", "1"), reference=key),
+            "reference",
+            "Order reference",
+        ),
+        ("/orders/new/", lambda key: order_form((key, "1")), "lines-0-sku", "SKU"),
+        ("/batches/new/", lambda key: batch_form(ref=key), "ref", "Batch reference"),
+        ("/batches/new/", lambda key: batch_form(sku=key), "sku", "SKU"),
+        ("/allocate/", lambda key: allocate_form(orderid=key), "orderid", "Order reference"),
+        ("/allocate/", lambda key: allocate_form(sku=key), "sku", "SKU"),
+    ],
+)
+def test_a_key_with_a_dot_segment_is_refused_beside_its_field(staff, key, path, data, field, what):
+    add_batch("depot", "LAMP", 10)
+    before = database_state()
+
+    response = staff.post(path, data(key))
+
+    assert_refused_form(response)
+    assert errors_beside(response, field) == [DOT_SEGMENT.format(what=what)]
+    assert value_of(response, field) == key
+    assert database_state() == before
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("new", 'Order reference must not be "new"'),
+        ("o1/cancel", 'Order reference must not end in "/cancel"'),
+    ],
+)
+@pytest.mark.parametrize(
+    ("path", "data", "field"),
+    [
+        ("/orders/new/", lambda key: order_form(("LAMP", "1"), reference=key), "reference"),
+        ("/allocate/", lambda key: allocate_form(orderid=key), "orderid"),
+    ],
+)
+def test_an_order_reference_that_names_another_page_is_refused_beside_it(
+    staff, reference, message, path, data, field
+):
+    add_batch("depot", "LAMP", 10)
+    before = database_state()
+
+    response = staff.post(path, data(reference))
+
+    assert_refused_form(response)
+    assert errors_beside(response, field) == [message]
+    assert database_state() == before
+
+
+def _routes(patterns, prefix: str = ""):
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            yield from _routes(pattern.url_patterns, route)
+        else:
+            yield route
+
+
+def test_no_order_reference_the_rules_accept_names_another_page():
+    # Each route under an order's own URL ends in a word the rules refuse as the end of a
+    # reference, and each fixed page beside the orders' is a reference they refuse.
+    for route in _routes(get_resolver().url_patterns):
+        under_an_order = re.fullmatch(r"(?:api/)?orders/<key:reference>/(\w+).*", route)
+        if under_an_order:
+            assert under_an_order[1] in domain.RESERVED_ORDER_REFERENCE_ENDINGS, route
+        beside_the_orders = re.fullmatch(r"orders/(\w+)/", route)
+        if beside_the_orders:
+            assert beside_the_orders[1] in domain.RESERVED_ORDER_REFERENCES, route
 
 
 def test_a_json_body_nested_deep_is_no_form_and_writes_nothing(staff):

@@ -23,6 +23,8 @@ from orders_write.domain import (
     check_can_submit,
     check_distinct_skus,
     check_key,
+    check_name,
+    check_order_reference,
     check_price,
     check_quantity,
     check_text,
@@ -372,6 +374,54 @@ def test_refuses_a_key_with_control_characters(value):
 )
 def test_accepts_a_key(value):
     assert check_key(value, what="SKU", field="sku") is None
+
+
+@pytest.mark.parametrize(
+    "value", [".", "..", "./a", "a/.", "../a", "a/..", "a/./b", "a/../b", "/../"]
+)
+def test_refuses_a_key_with_a_dot_segment_that_no_url_could_reach(value):
+    with pytest.raises(InvalidInput) as raised:
+        check_key(value, what="SKU", field="sku")
+
+    assert raised.value.message == 'SKU must not be "." or "..", alone or between slashes'
+    assert raised.value.field == "sku"
+
+
+@pytest.mark.parametrize(
+    "value", ["...", ".a", "a.", "a..b", "a/b", "a/.b", "2026/07", "a?b", "a#b", "100%", "a//b"]
+)
+def test_accepts_a_key_with_dots_that_are_not_a_segment_of_their_own(value):
+    assert check_key(value, what="SKU", field="sku") is None
+
+
+@pytest.mark.parametrize("value", [".", "..", "new", "a/b"])
+def test_a_name_may_be_what_a_key_may_not(value):
+    assert check_name(value, what="Customer", field="customer") is None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("new", 'Order reference must not be "new"'),
+        ("o1/submit", 'Order reference must not end in "/submit"'),
+        ("a/b/cancel", 'Order reference must not end in "/cancel"'),
+        ("..", 'Order reference must not be "." or "..", alone or between slashes'),
+        (" ", "Order reference must not be blank"),
+    ],
+)
+def test_refuses_an_order_reference_whose_page_would_be_another_page(value, message):
+    with pytest.raises(InvalidInput) as raised:
+        check_order_reference(value, field="orderid")
+
+    assert raised.value.message == message
+    assert raised.value.field == "orderid"
+
+
+@pytest.mark.parametrize(
+    "value", ["submit", "cancel", "NEW", "new/x", "renew", "o1/submit/", "/cancel", "x/new"]
+)
+def test_accepts_an_order_reference_whose_page_is_its_own(value):
+    assert check_order_reference(value) is None
 
 
 # --- check_text ------------------------------------------------------------------------
