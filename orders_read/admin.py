@@ -14,6 +14,7 @@ from orders_read.models import (
     OrderSummary,
     ProductAvailability,
     RefreshState,
+    WatcherState,
 )
 
 
@@ -131,4 +132,12 @@ class RefreshStateAdmin(ReadModelAdmin):
 @admin.register(BaseState)
 class BaseStateAdmin(ReadModelAdmin):
     list_display = ["unit", "rebuilt_at", "duration_ms", "row_count", "rebuild_count", "snapshot"]
+    actions = []
+
+
+@admin.register(WatcherState)
+class WatcherStateAdmin(ReadModelAdmin):
+    """Each watcher writes its own row; the read-models page says which are silent."""
+
+    list_display = ["name", "units", "started_at", "heartbeat_at"]
     actions = []

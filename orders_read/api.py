@@ -228,6 +228,14 @@ class ReadModelStateSerializer(serializers.Serializer):
     last_error = serializers.CharField(allow_blank=True)
     last_error_at = serializers.DateTimeField(allow_null=True)
     behind = serializers.BooleanField(help_text="Dirty, or missing a write of the event log.")
+    watcher_running = serializers.BooleanField(
+        help_text="A `refresh_views --watch` that keeps this view fresh sent a heartbeat within"
+        " the last 10 seconds. False means none runs, or it died or is stuck: with"
+        " READ_MODEL_REFRESH=async the view then falls behind."
+    )
+    watcher_heartbeat_at = serializers.DateTimeField(
+        allow_null=True, help_text="The last heartbeat of a watcher of this view, if any."
+    )
 
 
 class ReadModelsApi(APIView):

@@ -182,3 +182,24 @@ class BaseState(models.Model):
 
     def __str__(self) -> str:
         return self.unit
+
+
+class WatcherState(models.Model):
+    """One running ``refresh_views --watch``: what it keeps fresh and when it last showed
+    life. It writes its own row every second; a row whose heartbeat has stopped is a watcher
+    that died or is stuck."""
+
+    name = models.CharField(max_length=255, primary_key=True, help_text="host:pid")
+    host = models.CharField(max_length=255)
+    pid = models.IntegerField("process id")
+    units = models.TextField(help_text="The read models it keeps fresh, comma-separated.")
+    started_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField("last heartbeat")
+
+    class Meta:
+        db_table = "read_model_watcher"
+        ordering = ["started_at"]
+        verbose_name = "read model watcher"
+
+    def __str__(self) -> str:
+        return self.name

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from django.db.models import F, QuerySet
+from django.db.models.functions import Now
 
 from config.prepared import Statement
-from orders_read import refresh
+from orders_read import refresh, watcher
 from orders_read.filters import OrderFilter, ProductFilter
 from orders_read.models import (
     AllocationRow,
@@ -21,6 +22,7 @@ from orders_read.models import (
     OrderSummary,
     ProductAvailability,
     RefreshState,
+    WatcherState,
 )
 
 
@@ -89,14 +91,37 @@ def batches(*, sku: str | None = None) -> QuerySet[BatchAvailability]:
     return queryset
 
 
-def read_model_states() -> list[dict[str, object]]:
-    """The state of every refresh unit, whether or not it was ever refreshed."""
+def watchers() -> list[dict[str, object]]:
+    """Every `refresh_views --watch` that has reported and not stopped cleanly; ``running``
+    when its heartbeat is recent, else it died or is stuck."""
+    rows = WatcherState.objects.annotate(silent_for=Now() - F("heartbeat_at"))
+    return [
+        {
+            "name": row.name,
+            "host": row.host,
+            "pid": row.pid,
+            "units": row.units.split(","),
+            "started_at": row.started_at,
+            "last_heartbeat_at": row.heartbeat_at,
+            "running": row.silent_for <= watcher.SILENT_AFTER,
+        }
+        for row in rows
+    ]
+
+
+def read_model_states(
+    running_watchers: Sequence[Mapping[str, object]] | None = None,
+) -> list[dict[str, object]]:
+    """The state of every refresh unit, whether or not it was ever refreshed, with the
+    last heartbeat of the watchers that keep it fresh (``watchers()`` unless given)."""
     states = {state.unit: state for state in RefreshState.objects.all()}
     bases = {base.unit: base for base in BaseState.objects.all()}
     behind = set(refresh.units_behind())
+    running_watchers = watchers() if running_watchers is None else running_watchers
     rows = []
     for name, unit in refresh.UNITS.items():
         state, base = states.get(name), bases.get(name)
+        its_watchers = [each for each in running_watchers if name in each["units"]]
         rows.append(
             {
                 "name": name,
@@ -113,6 +138,10 @@ def read_model_states() -> list[dict[str, object]]:
                 "base_rebuilt_at": base and base.rebuilt_at,
                 "base_duration_ms": base and base.duration_ms,
                 "base_row_count": base and base.row_count,
+                "watcher_running": any(each["running"] for each in its_watchers),
+                "watcher_heartbeat_at": max(
+                    (each["last_heartbeat_at"] for each in its_watchers), default=None
+                ),
             }
         )
     return rows

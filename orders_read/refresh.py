@@ -655,9 +655,10 @@ def wait_for(
                 return Freshness(refreshed_at, stale=not covered)
             # A notification wakes us; the short cap is a safety net for one that is lost
             # (a LISTEN inside an open transaction only starts at its commit).
-            select.select([raw], [], [], min(remaining, 0.5))
-            raw.poll()
-            raw.notifies.clear()
+            with connection.wrap_database_errors:
+                select.select([raw], [], [], min(remaining, 0.5))
+                raw.poll()
+                raw.notifies.clear()
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"UNLISTEN {REFRESHED_CHANNEL}")

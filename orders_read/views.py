@@ -7,6 +7,7 @@ when they still do not; every page answers ``X-Read-Model-Refreshed-At``.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
@@ -102,13 +103,22 @@ def stock(request: HttpRequest) -> HttpResponse:
     return render_read_page(request, "stock", "orders_read/stock.html", context)
 
 
+def _read_models_context() -> dict[str, object]:
+    watchers = queries.watchers()
+    return {
+        "states": queries.read_model_states(watchers),
+        "watchers": watchers,
+        "async_mode": settings.READ_MODEL_REFRESH == "async",
+    }
+
+
 @permission_required("orders_read.view_refreshstate", raise_exception=True)
 def read_models(request: HttpRequest) -> HttpResponse:
     return render_read_page(
         request,
         "read_models",
         "orders_read/read_models.html",
-        lambda: {"states": queries.read_model_states()},
+        _read_models_context,
     )
 
 

@@ -5,15 +5,23 @@ with every other refresher through ``refresh``), and every ``interval`` seconds
 refreshes any unit that is behind the event log, so that a lost notification or a
 failed refresh is repaired. A second thread rebuilds the base of any unit whose delta
 has grown past READ_MODEL_DELTA_LIMIT rows, so that deltas stay small while bases take
-their seconds. It survives the database going away and coming back.
+their seconds.
+
+It survives losing its database connection, however it is lost (a restart, a failover,
+``pg_terminate_backend``): it reconnects with backoff and catches up from the event log.
+Every second it writes a heartbeat to ``read_model_watcher``, so that the read-models
+page and API show a watcher that died or is stuck; `make run` restarts one that dies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
+import os
 import select
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,20 +29,103 @@ from collections.abc import Callable, Sequence
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.utils import InterfaceError
+from django.utils import timezone
 
 from orders_read import refresh
 
 logger = logging.getLogger(__name__)
 
+# The name the watcher's database sessions carry in pg_stat_activity.
+APPLICATION_NAME = "quartermaster watcher"
+HEARTBEAT_EVERY = 1.0
+# A watcher whose heartbeat is older than this has died or is stuck.
+SILENT_AFTER = datetime.timedelta(seconds=10)
+# What losing the connection raises: through a Django cursor, Django's wrappers; from
+# the raw connection's poll() and select(), psycopg2's own errors, which
+# ``connection.wrap_database_errors`` turns into Django's; a socket gone under select().
+_CONNECTION_LOST = (DatabaseError, InterfaceError, OSError)
 
-def _drain(raw) -> set[str]:
-    """Unit names from the notifications received so far."""
-    raw.poll()
-    names: set[str] = set()
-    for notify in raw.notifies:
-        names.update(filter(None, notify.payload.split(",")))
-    raw.notifies.clear()
+
+_named = threading.local()
+
+
+def _connect() -> None:
+    """Open this thread's connection unless it is open, named so that operators find it
+    (also one that Django reopened by itself after an error)."""
+    connection.ensure_connection()
+    if getattr(_named, "raw", None) is not connection.connection:
+        with connection.cursor() as cursor:
+            cursor.execute("SET application_name = %s", [APPLICATION_NAME])
+        _named.raw = connection.connection
+
+
+def _disconnect() -> None:
+    with contextlib.suppress(*_CONNECTION_LOST):
+        connection.close()
+
+
+def _wait_for_notifications(timeout: float) -> set[str]:
+    """Unit names from the notifications that arrive within ``timeout`` seconds."""
+    with connection.wrap_database_errors:
+        raw = connection.connection
+        select.select([raw], [], [], timeout)
+        raw.poll()
+        names: set[str] = set()
+        for notify in raw.notifies:
+            names.update(filter(None, notify.payload.split(",")))
+        raw.notifies.clear()
     return names
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's
+    return True
+
+
+class Heartbeat:
+    """This watcher's row in ``read_model_watcher``."""
+
+    def __init__(self, units: Sequence[str]) -> None:
+        self.host = socket.gethostname()
+        self.name = f"{self.host}:{os.getpid()}"
+        self.units = ",".join(sorted(units))
+        self.started_at = timezone.now()
+        self.next_beat = 0.0
+
+    def beat(self) -> None:
+        """Say we are alive, at most every HEARTBEAT_EVERY seconds."""
+        if time.monotonic() < self.next_beat:
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO read_model_watcher (name, host, pid, units, started_at, heartbeat_at)"
+                " VALUES (%s, %s, %s, %s, %s, now())"
+                " ON CONFLICT (name) DO UPDATE SET heartbeat_at = now()",
+                [self.name, self.host, os.getpid(), self.units, self.started_at],
+            )
+        self.next_beat = time.monotonic() + HEARTBEAT_EVERY
+
+    def forget_the_dead(self) -> None:
+        """Delete the rows of watchers that died: those of this host whose process is gone,
+        and any that stopped beating (`make run`, or whoever supervises them, has started
+        us instead)."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM read_model_watcher WHERE host = %s", [self.host])
+            gone = [pid for (pid,) in cursor.fetchall() if not _process_exists(pid)]
+            cursor.execute(
+                "DELETE FROM read_model_watcher WHERE name <> %s"
+                " AND (heartbeat_at < now() - %s OR (host = %s AND pid = ANY(%s)))",
+                [self.name, SILENT_AFTER, self.host, gone],
+            )
+
+    def end(self) -> None:
+        with contextlib.suppress(*_CONNECTION_LOST), connection.cursor() as cursor:
+            cursor.execute("DELETE FROM read_model_watcher WHERE name = %s", [self.name])
 
 
 def _compact_while(
@@ -44,13 +135,13 @@ def _compact_while(
     try:
         while not stop.wait(every):
             try:
+                _connect()
                 due = [unit for unit in refresh.units_to_compact() if unit in watched]
                 for outcome in refresh.compact(due):
                     log(f"{outcome} (delta over {settings.READ_MODEL_DELTA_LIMIT} rows)")
-            except (DatabaseError, InterfaceError) as error:
+            except _CONNECTION_LOST as error:
                 log(f"compacting: database unavailable ({str(error).strip()})")
-                with contextlib.suppress(DatabaseError, InterfaceError):
-                    connection.close()
+                _disconnect()
     finally:
         connection.close()
 
@@ -69,6 +160,7 @@ def watch(
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
     watched = set(units)
+    heartbeat = Heartbeat(units)
 
     def refresh_now(names: Sequence[str], *, why: str) -> None:
         for outcome in refresh.refresh(names, wait=False):
@@ -85,16 +177,24 @@ def watch(
     backoff = 0.5
     while not stop.is_set():
         try:
-            connection.ensure_connection()
+            _connect()
             with connection.cursor() as cursor:
                 cursor.execute(f"LISTEN {refresh.DIRTY_CHANNEL}")
-            raw = connection.connection
+            listening = connection.connection
+            heartbeat.beat()
+            heartbeat.forget_the_dead()
             refresh_now(refresh.units_behind(sorted(watched)), why="catching up")
             next_check = time.monotonic() + interval
             backoff = 0.5
             while not stop.is_set():
-                select.select([raw], [], [], max(0.0, min(next_check - time.monotonic(), 1.0)))
-                requested = _drain(raw) & watched
+                if connection.connection is not listening:
+                    # A refresh lost the connection and Django opened a new one, which
+                    # does not LISTEN: notifications sent meanwhile went nowhere.
+                    log("database unavailable (connection lost and reopened); listening again")
+                    _disconnect()
+                    break
+                timeout = min(next_check - time.monotonic(), HEARTBEAT_EVERY)
+                requested = _wait_for_notifications(max(0.0, timeout)) & watched
                 for unit in sorted(requested):
                     # Only while still dirty: another refresher may have done it already.
                     for outcome in refresh.refresh_unit(unit):
@@ -102,12 +202,13 @@ def watch(
                 if time.monotonic() >= next_check:
                     refresh_now(refresh.units_behind(sorted(watched)), why="safety check")
                     next_check = time.monotonic() + interval
-        except (DatabaseError, InterfaceError) as error:
+                heartbeat.beat()
+        except _CONNECTION_LOST as error:
             log(f"database unavailable ({str(error).strip()}); retrying in {backoff:g} s")
-            with contextlib.suppress(DatabaseError, InterfaceError):
-                connection.close()
+            _disconnect()
             stop.wait(backoff)
             backoff = min(backoff * 2, 10.0)
+    heartbeat.end()
     connection.close()
     compactor.join(timeout=5)  # a rebuild in progress dies with our connection
     log("watcher stopped")

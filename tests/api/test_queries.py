@@ -4,7 +4,10 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from orders_read.models import WatcherState
 from orders_write import commands, services
 from tests.write.conftest import TOMORROW, add_batch, place
 
@@ -240,6 +243,26 @@ def test_read_models_state(api, shop):
         assert state["last_refreshed_at"] and state["snapshot"]
         assert state["last_duration_ms"] >= 0
         assert (state["last_error"], state["behind"]) == ("", False)
+        assert (state["watcher_running"], state["watcher_heartbeat_at"]) == (False, None)
+
+
+def test_read_models_state_says_which_views_a_running_watcher_keeps_fresh(api, shop):
+    beat = timezone.now()
+    WatcherState.objects.create(
+        name="app-1:4242",
+        host="app-1",
+        pid=4242,
+        units="order_summary,order_lines_view",
+        started_at=beat,
+        heartbeat_at=beat,
+    )
+
+    states = {state["name"]: state for state in api.get("/api/read-models/").json()}
+
+    watched = {name for name, state in states.items() if state["watcher_running"]}
+    assert watched == {"order_summary", "order_lines_view"}
+    assert parse_datetime(states["order_summary"]["watcher_heartbeat_at"]) == beat
+    assert states["allocations_view"]["watcher_heartbeat_at"] is None
 
 
 # --- read-your-writes through HTTP -------------------------------------------------

@@ -6,9 +6,10 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.utils import timezone
 
 from orders_read import refresh
-from orders_read.models import RefreshState
+from orders_read.models import RefreshState, WatcherState
 from orders_write import commands, services
 from tests.pages.html import (
     attribute,
@@ -432,7 +433,7 @@ def test_the_read_models_page_shows_each_view_and_its_state(staff):
     response = staff.get("/read-models/")
 
     assert response.status_code == 200
-    rows = {row[0]: row for row in table_rows(response)}
+    rows = {row[0]: row for row in table_rows(response, "Read models")}
     assert sorted(rows) == sorted(refresh.UNITS)
     counts = refresh_counts()
     for unit, row in rows.items():
@@ -445,10 +446,51 @@ def test_the_read_models_page_shows_a_view_that_is_behind(staff, settings):
     settings.READ_MODEL_REFRESH = "async"
     place("o1")
 
-    rows = {row[0]: row for row in table_rows(staff.get("/read-models/"))}
+    rows = {row[0]: row for row in table_rows(staff.get("/read-models/"), "Read models")}
 
     assert rows["order_summary"][-1] == "Behind: a refresh is due"
     assert rows["batch_availability"][-1] == "Up to date"
+
+
+def _watcher_row(*, silent_for: datetime.timedelta) -> WatcherState:
+    beat = timezone.now() - silent_for
+    return WatcherState.objects.create(
+        name="app-1:4242",
+        host="app-1",
+        pid=4242,
+        units=",".join(refresh.UNITS),
+        started_at=beat - datetime.timedelta(hours=1),
+        heartbeat_at=beat,
+    )
+
+
+def test_the_read_models_page_warns_when_no_watcher_runs_in_async_mode(staff, settings):
+    settings.READ_MODEL_REFRESH = "async"
+
+    page = dom(staff.get("/read-models/"))
+
+    (notice,) = [node for node, _ in walk(page) if attribute(node, "id") == "watcher-state"]
+    assert "stale" in classes(notice)
+    assert text(notice).startswith("No watcher (refresh_views --watch) is running.")
+    assert "they stay behind until one runs" in text(notice)
+
+
+def test_the_read_models_page_shows_the_running_watcher(staff):
+    _watcher_row(silent_for=datetime.timedelta(seconds=1))
+
+    (row,) = table_rows(staff.get("/read-models/"), "Watchers")
+
+    assert row[0] == "app-1:4242"
+    assert row[-1] == "Running"
+
+
+def test_the_read_models_page_shows_a_watcher_that_stopped_beating(staff):
+    watcher = _watcher_row(silent_for=datetime.timedelta(minutes=2))
+
+    (row,) = table_rows(staff.get("/read-models/"), "Watchers")
+
+    silent_since = timezone.localtime(watcher.heartbeat_at).strftime("%H:%M:%S")
+    assert row[-1] == f"Not responding since {silent_since}: it died or is stuck"
 
 
 def test_the_refresh_button_refreshes_every_view_and_says_so(staff, settings):
@@ -465,7 +507,7 @@ def test_the_refresh_button_refreshes_every_view_and_says_so(staff, settings):
     assert all(after[unit] > before[unit] for unit in refresh.UNITS)
     page = staff.get("/read-models/")
     assert shown_messages(page) == ["Refreshed 5 read models."]
-    rows = {row[0]: row for row in table_rows(page)}
+    rows = {row[0]: row for row in table_rows(page, "Read models")}
     assert rows["order_summary"][4] == str(after["order_summary"])
     assert rows["order_summary"][-1] == "Up to date"
     assert references(staff.get("/orders/")) == ["o1"]

@@ -1,6 +1,8 @@
 """Async mode: `refresh_views --watch` in a real subprocess keeps the read side fresh."""
 
+import datetime
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -9,10 +11,14 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from config import localdb
-from orders_read import queries
+from orders_read import consistency, queries, refresh
+from orders_read import watcher as watcher_module
+from orders_read.models import WatcherState
 from orders_write import commands, services
+from tests.read.test_refresh import wait_until
 from tests.write.conftest import add_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -112,3 +118,116 @@ def test_the_watcher_stops_cleanly_on_sigterm(watcher):
 
     assert running.process.returncode == 0
     assert running.lines[-1] == "watcher stopped"
+
+
+def terminate_watcher_connections() -> int:
+    """Cut every database session of the watcher, as a restart or failover would."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE application_name = %s",
+            [watcher_module.APPLICATION_NAME],
+        )
+        return cursor.fetchone()[0]
+
+
+def test_the_watcher_survives_losing_its_connections_and_catches_up(async_mode, watcher):
+    add_batch("lamps", "LAMP", 1000)
+    running = watcher()
+    wait_until(lambda: queries.watchers(), what="the watcher's first heartbeat")
+
+    tokens = []
+    for round_ in range(3):
+        assert terminate_watcher_connections() >= 1
+        # Writes go on while the watcher is without its connection.
+        for number in range(5):
+            result = services.allocate(
+                commands.Allocate(orderid=f"o{round_}-{number}", sku="LAMP", qty=1)
+            )
+            tokens.append(result.consistency_token)
+        # Every read model, not only the one of the allocations.
+        freshness = queries.freshness("read_models", tokens[-1])
+        assert freshness.stale is False, "\n".join(running.lines)
+
+    assert running.process.poll() is None, "\n".join(running.lines)
+    assert any(line.startswith("database unavailable") for line in running.lines)
+    assert queries.allocations_for("o2-4") == [{"sku": "LAMP", "batchref": "lamps"}]
+    assert all(check.ok for check in consistency.check_all())
+    assert [each["running"] for each in queries.watchers()] == [True]
+
+
+def test_a_running_watcher_beats_and_leaves_no_trace_when_stopped(watcher):
+    running = watcher()
+    wait_until(lambda: queries.watchers(), what="the watcher's first heartbeat")
+
+    (seen,) = queries.watchers()
+    assert seen["pid"] == running.process.pid
+    assert seen["running"] is True
+    assert sorted(seen["units"]) == sorted(refresh.UNITS)
+    assert all(state["watcher_running"] for state in queries.read_model_states())
+
+    running.stop()
+
+    assert queries.watchers() == []
+    assert not any(state["watcher_running"] for state in queries.read_model_states())
+
+
+def test_a_watcher_that_stopped_beating_is_shown_as_not_responding():
+    silent_since = timezone.now() - watcher_module.SILENT_AFTER - datetime.timedelta(seconds=1)
+    WatcherState.objects.create(
+        name="elsewhere:4242",
+        host="elsewhere",
+        pid=4242,
+        units=",".join(refresh.UNITS),
+        started_at=silent_since,
+        heartbeat_at=silent_since,
+    )
+
+    (seen,) = queries.watchers()
+
+    assert seen["running"] is False
+    states = queries.read_model_states()
+    assert not any(state["watcher_running"] for state in states)
+    assert all(state["watcher_heartbeat_at"] == silent_since for state in states)
+
+
+def test_a_new_watcher_forgets_the_dead_ones(watcher):
+    silent_since = timezone.now() - watcher_module.SILENT_AFTER - datetime.timedelta(seconds=1)
+    WatcherState.objects.create(
+        name="here:4242",
+        host="here",
+        pid=4242,
+        units="order_summary",
+        started_at=silent_since,
+        heartbeat_at=silent_since,
+    )
+
+    running = watcher()
+    wait_until(
+        lambda: [each["pid"] for each in queries.watchers()] == [running.process.pid],
+        what="the silent watcher's row to go",
+    )
+
+
+def test_a_new_watcher_forgets_one_of_its_host_whose_process_is_gone(watcher):
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid = int(gone.stdout)
+    WatcherState.objects.create(
+        name=f"{socket.gethostname()}:{pid}",
+        host=socket.gethostname(),
+        pid=pid,
+        units="order_summary",
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),  # it beat a moment ago, then was killed
+    )
+
+    running = watcher()
+    wait_until(
+        lambda: [each["pid"] for each in queries.watchers()] == [running.process.pid],
+        what="the dead watcher's row to go",
+    )
