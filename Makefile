@@ -34,8 +34,8 @@ demo: migrate
 
 run: demo
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	@echo "Quartermaster on http://$(HOST):$(PORT)/ ($(WEB_CONCURRENCY) gunicorn workers)"
-	exec $(VENV)/bin/gunicorn config.wsgi --config config/gunicorn.py
+	@echo "Quartermaster on http://$(HOST):$(PORT)/ ($(WEB_CONCURRENCY) gunicorn workers and the read side's watcher)"
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/supervisord --configuration config/supervisord.conf
 
 dev: demo
 	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)

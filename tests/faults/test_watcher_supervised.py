@@ -1,0 +1,93 @@
+"""`make run`'s supervisor restarts the read side's watcher when it dies, while the API
+takes writes in async mode: token reads are fresh again after a short gap, and the read
+models match the write tables without restarting the application."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from rest_framework.authtoken.models import Token
+
+from orders_read import consistency, queries
+from tests.conftest import make_user
+from tests.faults.test_worker_killed import _answers, free_port, post
+from tests.read.test_refresh import wait_until
+from tests.read.test_watcher import PROJECT, database_url, terminate_watcher_connections
+from tests.write.conftest import add_batch
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def application(staff_groups, tmp_path):
+    """What `make run` serves: supervisord running gunicorn and the watcher."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "READ_MODEL_REFRESH": "async",
+        "READ_MODEL_MAX_WAIT": "20",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    log = tmp_path / "supervisord.log"
+    process = subprocess.Popen(
+        [
+            Path(sys.executable).parent / "supervisord",
+            "--configuration",
+            "config/supervisord.conf",
+            "--pidfile",
+            tmp_path / "supervisord.pid",
+        ],
+        cwd=PROJECT,
+        env=environment,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _answers(base), timeout=60, what="gunicorn to serve")
+        wait_until(lambda: _running_watcher() is not None, timeout=60, what="a watcher")
+        yield base, log
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+def _running_watcher() -> int | None:
+    """The process id of the one running watcher, if there is one."""
+    running = [each["pid"] for each in queries.watchers() if each["running"]]
+    return running[0] if len(running) == 1 else None
+
+
+def allocate(base: str, token: str, orderid: str) -> tuple[int, str]:
+    """POST /api/allocate; its status and consistency token (the connection closed)."""
+    body = {"orderid": orderid, "sku": "LAMP", "qty": 1}
+    with post(base, "/api/allocate", body, token) as answer:
+        return answer.status, answer.headers["X-Consistency-Token"]
+
+
+def test_a_killed_watcher_is_restarted_and_catches_up(application):
+    base, log = application
+    add_batch("lamps", "LAMP", 1000)
+    token = Token.objects.create(user=make_user("staff")).key
+    first = _running_watcher()
+
+    os.kill(first, signal.SIGKILL)
+    # Writes go on while no watcher runs.
+    answers = [allocate(base, token, f"o{number}") for number in range(10)]
+    wait_until(lambda: _running_watcher() not in (None, first), timeout=30, what="a new watcher")
+    terminate_watcher_connections()  # and the new one loses its connection too
+    answers += [allocate(base, token, f"p{number}") for number in range(10)]
+
+    assert {status for status, _ in answers} == {202}
+    assert queries.freshness("read_models", answers[-1][1]).stale is False
+    assert len(queries.allocations_for("o0")) == len(queries.allocations_for("p9")) == 1
+    assert all(check.ok for check in consistency.check_all())
+    assert "exited: watcher (terminated by SIGKILL; not expected)" in log.read_text()
