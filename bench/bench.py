@@ -368,19 +368,19 @@ def _writes() -> int:
 def probe_refresh_work(writes: list[list[str]]) -> dict:
     """Allocate each (orderid, sku) with the refresh left undone (async), then refresh
     the units its events touch, one by one, and note each delta refresh's rows and ms."""
-    from orders_read import refresh
+    from orders_read import read_models, refresh
     from orders_write import commands, services
 
     per_view: dict[str, dict[str, list[float]]] = {}
     totals = []
     for orderid, sku in writes:
         result = services.allocate(commands.Allocate(orderid=orderid, sku=sku, qty=1))
-        units = refresh.units_for_events(event.kind for event in result.events)
+        units = read_models.showing(event.kind for event in result.events)
         total = 0.0
         for outcome in refresh.refresh(units, timeout=0):
             if outcome.error:
                 raise RuntimeError(str(outcome))
-            view = refresh.UNITS[outcome.unit].view
+            view = outcome.unit
             figures = per_view.setdefault(view, {"rows": [], "ms": []})
             figures["rows"].append(outcome.rows_refreshed or 0)
             figures["ms"].append(outcome.duration_ms or 0.0)
@@ -404,15 +404,16 @@ def probe_refresh_work(writes: list[list[str]]) -> dict:
 def probe_rebuild() -> dict:
     """Rebuild each unit's base the way the watcher compacts (CONCURRENTLY), then
     refresh the deltas that the new bases emptied."""
-    from orders_read import refresh
+    from orders_read import rebuilds, refresh
+    from orders_read.read_models import READ_MODELS
 
     rebuilt = {}
-    for unit in refresh.UNITS:
-        outcome = refresh.rebuild_base(unit, wait=True, timeout=0)
+    for unit in READ_MODELS:
+        outcome = rebuilds.rebuild_base(unit, wait=True, timeout=0)
         if outcome is None or outcome.error:
             raise RuntimeError(f"rebuilding {unit}: {outcome}")
-        rebuilt[refresh.UNITS[unit].view] = outcome.duration_ms
-    refresh.refresh(refresh.UNITS, timeout=0)
+        rebuilt[unit] = outcome.duration_ms
+    refresh.refresh(READ_MODELS, timeout=0)
     return rebuilt
 
 

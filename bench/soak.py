@@ -115,18 +115,22 @@ def main() -> int:
     # Let the watcher catch up, then check the views against the write tables.
     caught_up = shell(
         environment,
-        "import time; from orders_read import refresh\n"
+        "import time; from orders_read import freshness\n"
         "deadline = time.monotonic() + 120\n"
-        "while refresh.units_behind() and time.monotonic() < deadline: time.sleep(0.5)\n"
-        "print(not refresh.units_behind())",
+        "while freshness.units_behind() and time.monotonic() < deadline: time.sleep(0.5)\n"
+        "print(not freshness.units_behind())",
     )
     stop(watcher)
     oversold = shell(
         environment,
         "from django.db import connection\n"
         "with connection.cursor() as cursor:\n"
-        "    cursor.execute('SELECT coalesce(sum(greatest(allocated - purchased, 0)), 0)"
-        " FROM batch_stock')\n"
+        "    cursor.execute('SELECT coalesce(sum(greatest(allocated - purchased, 0)), 0) FROM ("
+        " SELECT batch.purchased_quantity AS purchased,"
+        " coalesce(sum(line.quantity), 0) AS allocated FROM orders_write_batch batch"
+        " LEFT JOIN orders_write_allocation allocation ON allocation.batch_id = batch.id"
+        " LEFT JOIN orders_write_orderline line ON line.id = allocation.line_id"
+        " GROUP BY batch.id) stock')\n"
         "    print(cursor.fetchone()[0])",
     )
     check = subprocess.run(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from orders_read import refresh
+from orders_read import read_models, rebuilds, refresh
 from orders_read.models import (
     AllocationRow,
     BaseState,
@@ -16,6 +16,7 @@ from orders_read.models import (
     RefreshState,
     WatcherState,
 )
+from orders_read.read_models import READ_MODELS
 
 
 def _report(modeladmin, request, outcomes: list[refresh.RefreshOutcome]) -> None:
@@ -41,7 +42,7 @@ class ReadModelAdmin(admin.ModelAdmin):
 
     @admin.action(description="Refresh this read model now (select any row)")
     def refresh_read_model(self, request, queryset) -> None:
-        units = refresh.units_of_views([self.model._meta.db_table])
+        units = read_models.named([self.model._meta.db_table])
         _report(self, request, refresh.refresh(units))
 
 
@@ -115,17 +116,17 @@ class RefreshStateAdmin(ReadModelAdmin):
 
     @admin.action(description="Refresh the selected read models")
     def refresh_selected(self, request, queryset) -> None:
-        units = [state.unit for state in queryset if state.unit in refresh.UNITS]
+        units = [state.unit for state in queryset if state.unit in READ_MODELS]
         _report(self, request, refresh.refresh(units))
 
     @admin.action(description="Fold the selected read models' deltas into their bases")
     def compact_selected(self, request, queryset) -> None:
-        units = [state.unit for state in queryset if state.unit in refresh.UNITS]
-        _report(self, request, refresh.compact(units, wait=True))
+        units = [state.unit for state in queryset if state.unit in READ_MODELS]
+        _report(self, request, rebuilds.compact(units, wait=True))
 
     @admin.action(description="Rebuild the selected read models from scratch (readers wait)")
     def rebuild_selected(self, request, queryset) -> None:
-        units = [state.unit for state in queryset if state.unit in refresh.UNITS]
+        units = [state.unit for state in queryset if state.unit in READ_MODELS]
         _report(self, request, refresh.refresh(units, full=True))
 
 

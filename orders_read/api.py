@@ -14,8 +14,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import error_responses
-from orders_read import queries, refresh
+from orders_read import queries
 from orders_read.filters import OrderFilter, ProductFilter
+from orders_read.freshness import InvalidToken
 from orders_read.models import OrderSummary, ProductAvailability
 
 FRESHNESS_PARAMETERS = [
@@ -66,7 +67,7 @@ class QueryView(APIView):
             self.freshness = queries.freshness(
                 self.selector, request.headers.get("X-Consistency-Token")
             )
-        except refresh.InvalidToken as error:
+        except InvalidToken as error:
             raise exceptions.ValidationError({"X-Consistency-Token": [error.message]}) from None
 
     def finalize_response(self, request, response, *args, **kwargs):

@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from orders_read import refresh
+from orders_read.read_models import READ_MODELS
 from orders_write import commands, domain, services
 from orders_write.models import Batch, Product
 
@@ -460,17 +461,17 @@ def rebuild_read_models() -> list[refresh.RefreshOutcome]:
     Each rebuild already uses PostgreSQL's parallel workers, so this pays only when
     the two cores are shared with other work: at a million orders it measured 28.7 s
     against 38.7-43.6 s one at a time with the load average at 3.3-4.7, but 34.6 s
-    against 30.8-31.5 s at 2. Units are taken in ``refresh.UNITS`` order by whichever
+    against 30.8-31.5 s at 2. Units are taken in ``READ_MODELS`` order by whichever
     connection is free; the outcomes come back in that order too.
     """
-    names = list(refresh.UNITS)
+    names = list(READ_MODELS)
     todo: queue.SimpleQueue[str] = queue.SimpleQueue()
     for name in names:
         todo.put(name)
 
     def rebuild_some() -> list[refresh.RefreshOutcome]:
         try:
-            # refresh.rebuild_base gives each rebuild enough memory to sort in RAM.
+            # rebuilds.rebuild_base gives each rebuild enough memory to sort in RAM.
             outcomes = []
             while True:
                 try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from orders_read import refresh
+from orders_read import read_models, refresh
 from orders_write.events import Event
 
 _RECENT_LIMIT = 10_000
@@ -29,5 +29,5 @@ def _first_time(transaction_id: int, unit: str) -> bool:
 def on_events_committed(
     sender: object, *, events: tuple[Event, ...], transaction_id: int, **kwargs: object
 ) -> None:
-    units = refresh.units_for_events(event.kind for event in events)
+    units = read_models.showing(event.kind for event in events)
     refresh.request_refresh([unit for unit in units if _first_time(transaction_id, unit)])

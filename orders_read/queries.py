@@ -12,8 +12,9 @@ from django.db.models import F, QuerySet
 from django.db.models.functions import Now
 
 from config.prepared import Statement
-from orders_read import refresh, watcher
+from orders_read import read_models, watcher
 from orders_read.filters import OrderFilter, ProductFilter
+from orders_read.freshness import Freshness, parse_token, units_behind, wait_for
 from orders_read.models import (
     AllocationRow,
     BaseState,
@@ -24,6 +25,7 @@ from orders_read.models import (
     RefreshState,
     WatcherState,
 )
+from orders_read.read_models import READ_MODELS
 
 
 class InvalidFilters(ValueError):
@@ -116,16 +118,16 @@ def read_model_states(
     last heartbeat of the watchers that keep it fresh (``watchers()`` unless given)."""
     states = {state.unit: state for state in RefreshState.objects.all()}
     bases = {base.unit: base for base in BaseState.objects.all()}
-    behind = set(refresh.units_behind())
+    behind = set(units_behind())
     running_watchers = watchers() if running_watchers is None else running_watchers
     rows = []
-    for name, unit in refresh.UNITS.items():
+    for name in READ_MODELS:
         state, base = states.get(name), bases.get(name)
         its_watchers = [each for each in running_watchers if name in each["units"]]
         rows.append(
             {
                 "name": name,
-                "view": unit.view,
+                "view": name,
                 "last_refreshed_at": state and state.last_refreshed_at,
                 "last_duration_ms": state and state.last_duration_ms,
                 "row_count": state and state.row_count,
@@ -154,14 +156,14 @@ VIEWS: dict[str, Sequence[str]] = {
     "products": ("product_availability",),
     "product": ("product_availability",),
     "stock": ("product_availability", "batch_availability"),
-    "read_models": tuple(refresh.views()),
+    "read_models": tuple(sorted(READ_MODELS)),
 }
 
 
-def freshness(selector: str, token: str | None = None) -> refresh.Freshness:
+def freshness(selector: str, token: str | None = None) -> Freshness:
     """Wait, if ``token`` is given, until the views ``selector`` reads show that write.
 
-    Raises ``refresh.InvalidToken`` for a token this deployment did not issue.
+    Raises ``freshness.InvalidToken`` for a token this deployment did not issue.
     """
-    transaction_id = refresh.parse_token(token) if token else None
-    return refresh.wait_for(refresh.units_of_views(VIEWS[selector]), transaction_id)
+    transaction_id = parse_token(token) if token else None
+    return wait_for(read_models.named(VIEWS[selector]), transaction_id)

@@ -17,6 +17,8 @@ from django.views.decorators.http import require_POST
 
 from orders_read import queries, refresh
 from orders_read.filters import ORDER_ORDERINGS, STATUSES
+from orders_read.freshness import InvalidToken
+from orders_read.read_models import READ_MODELS
 
 PAGE_SIZE = 25
 
@@ -31,7 +33,7 @@ def render_read_page(
     """Wait for the request's token, build the context, render, add freshness headers."""
     try:
         freshness = queries.freshness(selector, _token(request))
-    except refresh.InvalidToken as error:
+    except InvalidToken as error:
         return render(request, "orders_read/problem.html", {"message": error.message}, status=400)
     try:
         response = render(request, template, {**build_context(), "freshness": freshness})
@@ -125,7 +127,7 @@ def read_models(request: HttpRequest) -> HttpResponse:
 @require_POST
 @permission_required("orders_read.view_refreshstate", raise_exception=True)
 def refresh_read_models(request: HttpRequest) -> HttpResponse:
-    outcomes = refresh.refresh(refresh.UNITS)
+    outcomes = refresh.refresh(READ_MODELS)
     failed = [outcome for outcome in outcomes if outcome.error]
     if failed:
         for outcome in failed:

@@ -31,7 +31,7 @@ from django.db import DatabaseError, connection
 from django.db.utils import InterfaceError
 from django.utils import timezone
 
-from orders_read import refresh
+from orders_read import freshness, rebuilds, refresh
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +136,8 @@ def _compact_while(
         while not stop.wait(every):
             try:
                 _connect()
-                due = [unit for unit in refresh.units_to_compact() if unit in watched]
-                for outcome in refresh.compact(due):
+                due = [unit for unit in rebuilds.units_to_compact() if unit in watched]
+                for outcome in rebuilds.compact(due):
                     log(f"{outcome} (delta over {settings.READ_MODEL_DELTA_LIMIT} rows)")
             except _CONNECTION_LOST as error:
                 log(f"compacting: database unavailable ({str(error).strip()})")
@@ -183,7 +183,7 @@ def watch(
             listening = connection.connection
             heartbeat.beat()
             heartbeat.forget_the_dead()
-            refresh_now(refresh.units_behind(sorted(watched)), why="catching up")
+            refresh_now(freshness.units_behind(sorted(watched)), why="catching up")
             next_check = time.monotonic() + interval
             backoff = 0.5
             while not stop.is_set():
@@ -200,7 +200,7 @@ def watch(
                     for outcome in refresh.refresh_unit(unit):
                         log(str(outcome))
                 if time.monotonic() >= next_check:
-                    refresh_now(refresh.units_behind(sorted(watched)), why="safety check")
+                    refresh_now(freshness.units_behind(sorted(watched)), why="safety check")
                     next_check = time.monotonic() + interval
                 heartbeat.beat()
         except _CONNECTION_LOST as error:

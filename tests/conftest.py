@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group, User
 
 from orders_read import refresh
+from orders_read.read_models import READ_MODELS
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +37,7 @@ def staff_groups(transactional_db):
     """The groups the migration makes (a transactional test's flush removes them)."""
     migration = importlib.import_module("orders_read.migrations.0007_staff_groups")
     migration.create_groups(apps, None)
-    refresh.refresh(refresh.UNITS, full=True)
+    refresh.refresh(READ_MODELS, full=True)
 
 
 def make_user(role: str) -> User:

@@ -41,6 +41,7 @@ from schemathesis.transport.serialization import quote_all
 
 from config.wsgi import application
 from orders_read import refresh
+from orders_read.read_models import READ_MODELS
 from orders_write import commands, services
 from tests.conftest import make_user
 from tests.write.conftest import add_batch, empty_write_tables, place
@@ -309,7 +310,7 @@ def linked_workflow(headers: dict[str, str]) -> type:
             # Each scenario starts from the same shop, so that Hypothesis can replay it.
             empty_write_tables()
             open_shop()
-            refresh.refresh(refresh.UNITS)
+            refresh.refresh(READ_MODELS)
 
         def get_call_kwargs(self, case) -> dict:
             return {"headers": headers}

@@ -11,6 +11,7 @@ from urllib.parse import quote
 import psycopg2
 import pytest
 
+from orders_read.read_models import READ_MODELS
 from tests.read.test_refresh import wait_until
 from tests.read.test_watcher import PROJECT
 
@@ -76,7 +77,7 @@ def test_no_committed_write_is_lost_and_the_watcher_repairs_after_a_restart(own_
         # Keep the watcher from refreshing allocations_view until the restart.
         blocker = psycopg2.connect(host=socket_dir, user="postgres", dbname="restart_test")
         with blocker.cursor() as cursor:
-            cursor.execute("REFRESH MATERIALIZED VIEW allocations_view_delta")
+            cursor.execute(f"REFRESH MATERIALIZED VIEW {READ_MODELS['allocations_view'].delta}")
         token = manage(
             "shell",
             "-c",

@@ -4,7 +4,7 @@ the next refresh repairs."""
 import pytest
 from django.db import connection
 
-from orders_read import consistency, queries, refresh
+from orders_read import queries, refresh, verification
 from orders_read.models import RefreshState
 from orders_write import commands, services
 from tests.read.test_refresh import hold_view_lock, run_threads, wait_until
@@ -77,4 +77,4 @@ def test_a_watcher_killed_and_restarted_catches_up(settings):
     assert [queries.allocations_for(f"o{number}") for number in range(3)] == [
         [{"sku": "LAMP", "batchref": "lamps"}]
     ] * 3
-    assert all(check.ok for check in consistency.check_all(["order_summary", "order_lines_view"]))
+    assert all(check.ok for check in verification.check_all(["order_summary", "order_lines_view"]))

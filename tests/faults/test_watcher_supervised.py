@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from rest_framework.authtoken.models import Token
 
-from orders_read import consistency, queries
+from orders_read import queries, verification
 from tests.conftest import make_user
 from tests.faults.test_worker_killed import _answers, free_port, post
 from tests.read.test_refresh import wait_until
@@ -89,5 +89,5 @@ def test_a_killed_watcher_is_restarted_and_catches_up(application):
     assert {status for status, _ in answers} == {202}
     assert queries.freshness("read_models", answers[-1][1]).stale is False
     assert len(queries.allocations_for("o0")) == len(queries.allocations_for("p9")) == 1
-    assert all(check.ok for check in consistency.check_all())
+    assert all(check.ok for check in verification.check_all())
     assert "exited: watcher (terminated by SIGKILL; not expected)" in log.read_text()

@@ -4,7 +4,7 @@ read-only with an action that refreshes them, and the event log is read-only."""
 
 import pytest
 
-from orders_read import refresh
+from orders_read import read_models
 from orders_read.models import (
     AllocationRow,
     BatchAvailability,
@@ -384,7 +384,7 @@ def read_rows() -> None:
         ("productavailability", {"q": "chair"}, ["CHAIR"]),
         ("batchavailability", {"eta__isempty": "1"}, ["depot"]),
         ("batchavailability", {"q": "CHAIR"}, ["ship"]),
-        ("refreshstate", {"dirty__exact": "0", "q": ""}, sorted(refresh.UNITS)),
+        ("refreshstate", {"dirty__exact": "0", "q": ""}, sorted(read_models.READ_MODELS)),
     ],
 )
 def test_read_models_are_listed_with_search_and_filters(admin_client, model, query, expected):

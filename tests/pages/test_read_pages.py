@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from orders_read import refresh
 from orders_read.models import RefreshState, WatcherState
+from orders_read.read_models import READ_MODELS
 from orders_write import commands, services
 from tests.pages.html import (
     attribute,
@@ -81,7 +82,7 @@ def place_many(settings, count: int, **kwargs) -> None:
     for number in range(1, count + 1):
         place(f"o{number:02}", **kwargs)
     settings.READ_MODEL_REFRESH = "sync"
-    refresh.refresh(refresh.UNITS)
+    refresh.refresh(READ_MODELS)
 
 
 # --- the order list ------------------------------------------------------------------
@@ -434,7 +435,7 @@ def test_the_read_models_page_shows_each_view_and_its_state(staff):
 
     assert response.status_code == 200
     rows = {row[0]: row for row in table_rows(response, "Read models")}
-    assert sorted(rows) == sorted(refresh.UNITS)
+    assert sorted(rows) == sorted(READ_MODELS)
     counts = refresh_counts()
     for unit, row in rows.items():
         assert row[4] == str(counts[unit])
@@ -458,7 +459,7 @@ def _watcher_row(*, silent_for: datetime.timedelta) -> WatcherState:
         name="app-1:4242",
         host="app-1",
         pid=4242,
-        units=",".join(refresh.UNITS),
+        units=",".join(READ_MODELS),
         started_at=beat - datetime.timedelta(hours=1),
         heartbeat_at=beat,
     )
@@ -504,7 +505,7 @@ def test_the_refresh_button_refreshes_every_view_and_says_so(staff, settings):
     assert response.status_code == 303
     assert response["Location"] == "/read-models/"
     after = refresh_counts()
-    assert all(after[unit] > before[unit] for unit in refresh.UNITS)
+    assert all(after[unit] > before[unit] for unit in READ_MODELS)
     page = staff.get("/read-models/")
     assert shown_messages(page) == ["Refreshed 5 read models."]
     rows = {row[0]: row for row in table_rows(page, "Read models")}
@@ -580,7 +581,7 @@ def test_a_write_not_shown_yet_is_flagged_stale(staff, settings):
     assert shown_messages(page) == ["Order o1 submitted."]
     assert "Order o1 Pending" in text(dom(page))  # what the views still say
 
-    refresh.refresh(refresh.UNITS)
+    refresh.refresh(READ_MODELS)
     caught_up = staff.get(response["Location"])
 
     assert "X-Read-Model-Stale" not in caught_up
@@ -663,7 +664,7 @@ def test_a_new_order_not_shown_yet_says_so_instead_of_not_found(staff, settings)
     assert "Not shown yet" in text(dom(page))
     assert shown_messages(page) == ["Order late-1 placed."]
 
-    refresh.refresh(refresh.UNITS)
+    refresh.refresh(READ_MODELS)
     assert staff.get(response["Location"]).status_code == 200
 
 

@@ -10,8 +10,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from orders_read import consistency, queries, refresh
+from orders_read import queries, rebuilds, refresh, verification
 from orders_read.models import BaseState, RefreshState
+from orders_read.read_models import READ_MODELS
 from orders_write import commands, services
 from tests.read.test_refresh import other_connection, wait_until
 from tests.write.conftest import add_batch, place
@@ -47,14 +48,14 @@ def many_orders(settings):
     for number in range(ORDERS):
         place(f"o{number}", ("LAMP", 1), ("CHAIR", 2))
         services.submit_order(commands.SubmitOrder(reference=f"o{number}"))
-    outcomes = refresh.compact(refresh.UNITS, wait=True)
+    outcomes = rebuilds.compact(READ_MODELS, wait=True)
     assert [outcome for outcome in outcomes if outcome.error] == []
     settings.READ_MODEL_REFRESH = "sync"
 
 
 def test_a_write_refreshes_only_the_rows_of_what_it_wrote(many_orders):
     assert {unit: state.delta_row_count for unit, state in states().items()} == dict.fromkeys(
-        refresh.UNITS, 0
+        READ_MODELS, 0
     )
 
     allocate("o7", "RUG")
@@ -99,7 +100,7 @@ def test_a_token_read_sees_exactly_its_write_from_the_delta_and_the_rest_from_th
     assert queries.order("o7").total_quantity == 6
     assert queries.product("RUG").available == 7
     assert queries.orders().count() == ORDERS
-    assert [check.view for check in consistency.check_all() if not check.ok] == []
+    assert [check.view for check in verification.check_all() if not check.ok] == []
 
 
 def test_an_order_whose_allocations_are_all_released_shows_none(many_orders):
@@ -116,27 +117,27 @@ def test_a_base_rebuild_empties_the_delta_and_forgets_the_keys_it_covers(many_or
     allocate("o8", "RUG")
     assert dirty_keys() == (2, 2)  # (o7, first write), (o8, second); RUG in each
 
-    outcomes = refresh.compact(refresh.UNITS, wait=True)
+    outcomes = rebuilds.compact(READ_MODELS, wait=True)
 
     assert [outcome for outcome in outcomes if outcome.error] == []
     assert {unit: state.delta_row_count for unit, state in states().items()} == dict.fromkeys(
-        refresh.UNITS, 0
+        READ_MODELS, 0
     )
     assert dirty_keys() == (0, 0)
     bases = {base.unit: base for base in BaseState.objects.all()}
     assert bases["allocations_view"].row_count == 2 * ORDERS + 2
     assert queries.allocations_for("o8")[-1] == {"sku": "RUG", "batchref": "rugs"}
-    assert [check.view for check in consistency.check_all() if not check.ok] == []
+    assert [check.view for check in verification.check_all() if not check.ok] == []
 
 
 def test_a_write_committed_while_a_base_is_rebuilt_stays_in_the_delta(many_orders):
     # Another session holds the base's lock: the rebuild takes its snapshot, then waits.
     blocker = other_connection()
     with blocker.cursor() as cursor:
-        cursor.execute("REFRESH MATERIALIZED VIEW allocations_view_base")
+        cursor.execute(f"REFRESH MATERIALIZED VIEW {READ_MODELS['allocations_view'].base}")
     rebuilt = []
     rebuild = threading.Thread(
-        target=lambda: rebuilt.append(refresh.rebuild_base("allocations_view")), daemon=True
+        target=lambda: rebuilt.append(rebuilds.rebuild_base("allocations_view")), daemon=True
     )
     rebuild.start()
     try:
@@ -152,15 +153,15 @@ def test_a_write_committed_while_a_base_is_rebuilt_stays_in_the_delta(many_order
     assert not queries.freshness("allocations_for", result.consistency_token).stale
     assert queries.allocations_for("o9")[-1] == {"sku": "RUG", "batchref": "rugs"}
     assert dirty_keys()[0] == 1  # o9: its write is not in the new base, so still pending
-    assert consistency.check_view("allocations_view").ok
+    assert verification.check_view("allocations_view").ok
 
 
 def _rebuild_is_waiting() -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity"
-            " WHERE query LIKE 'REFRESH MATERIALIZED VIEW%%allocations_view_base%%'"
-            " AND wait_event_type = 'Lock'"
+            " WHERE query LIKE %s AND wait_event_type = 'Lock'",
+            [f"REFRESH MATERIALIZED VIEW%{READ_MODELS['allocations_view'].base}%"],
         )
         return cursor.fetchone()[0] == 1
 
@@ -176,7 +177,7 @@ def test_the_watcher_rebuilds_a_base_once_its_delta_outgrows_the_limit(many_orde
     stop = threading.Event()
     thread = threading.Thread(
         target=watcher.watch,
-        args=(list(refresh.UNITS),),
+        args=(list(READ_MODELS),),
         kwargs={"interval": 60, "log": lambda line: None, "stop": stop},
         daemon=True,
     )
@@ -197,7 +198,7 @@ def test_the_watcher_rebuilds_a_base_once_its_delta_outgrows_the_limit(many_orde
         "allocations_view",
         "order_lines_view",
     }
-    assert [check.view for check in consistency.check_all() if not check.ok] == []
+    assert [check.view for check in verification.check_all() if not check.ok] == []
 
 
 def test_a_bulk_load_records_no_dirty_keys():
@@ -223,9 +224,9 @@ def test_refresh_views_compact_folds_every_delta_into_its_base(many_orders):
     call_command("refresh_views", "--compact", stdout=out)
 
     rebuilt = [line.split(":")[0] for line in out.getvalue().splitlines() if "(base)" in line]
-    assert rebuilt == [f"{unit} (base)" for unit in refresh.UNITS]
+    assert rebuilt == [f"{unit} (base)" for unit in READ_MODELS]
     assert {unit: state.delta_row_count for unit, state in states().items()} == dict.fromkeys(
-        refresh.UNITS, 0
+        READ_MODELS, 0
     )
     assert dirty_keys() == (0, 0)
     assert queries.allocations_for("o7")[-1] == {"sku": "RUG", "batchref": "rugs"}

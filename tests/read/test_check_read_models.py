@@ -12,14 +12,14 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from orders_read import refresh
+from orders_read.read_models import READ_MODELS
 from orders_write import commands, domain, services
 from orders_write.models import Allocation, Event
 from tests.write.conftest import TODAY, add_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-VIEWS = sorted({unit.view for unit in refresh.UNITS.values()})
+VIEWS = sorted(READ_MODELS)
 KNOWN = (
     "allocations_view, batch_availability, order_lines_view, order_summary, product_availability"
 )

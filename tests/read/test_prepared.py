@@ -5,7 +5,8 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from orders_read import queries, refresh
+from orders_read import queries, rebuilds, refresh
+from orders_read.read_models import READ_MODELS
 from orders_write import commands, services
 from tests.read.test_refresh import run_threads
 from tests.write.conftest import add_batch
@@ -68,9 +69,9 @@ def test_a_lookup_prepared_before_a_base_rebuild_reads_the_new_base(allocated):
     assert queries.allocations_for("o1") == LAMP  # prepared, served from the delta
     services.allocate(commands.Allocate(orderid="o2", sku="LAMP", qty=1))
 
-    for unit in refresh.UNITS:
-        assert refresh.rebuild_base(unit).error is None
-    refresh.refresh(refresh.UNITS)  # the deltas drop what the bases now hold
+    for unit in READ_MODELS:
+        assert rebuilds.rebuild_base(unit).error is None
+    refresh.refresh(READ_MODELS)  # the deltas drop what the bases now hold
 
     assert queries.allocations_for("o1") == LAMP
     assert queries.allocations_for("o2") == LAMP

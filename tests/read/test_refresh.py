@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 
-from orders_read import consistency, queries, refresh
+from orders_read import freshness, queries, refresh, verification
 from orders_read.models import RefreshState
+from orders_read.read_models import READ_MODELS
 from orders_write import commands, domain, services
 from tests.write.conftest import add_batch, place
 
@@ -39,7 +40,7 @@ def hold_view_lock(view: str):
     plain REFRESH in an open transaction can)."""
     blocker = other_connection()
     with blocker.cursor() as cursor:
-        cursor.execute(f"REFRESH MATERIALIZED VIEW {refresh.UNITS[view].delta}")
+        cursor.execute(f"REFRESH MATERIALIZED VIEW {READ_MODELS[view].delta}")
     return blocker
 
 
@@ -96,7 +97,7 @@ def test_a_rolled_back_command_refreshes_nothing():
         raise RuntimeError("changed my mind")
 
     assert refresh_counts() == before
-    assert refresh.units_behind() == []
+    assert freshness.units_behind() == []
 
 
 def test_a_refused_command_refreshes_nothing():
@@ -171,7 +172,7 @@ def test_requests_during_a_refresh_collapse_into_one_follow_up(monkeypatch):
 
     assert probe.count == 2  # the first refresh and exactly one follow-up
     assert probe.most_at_once == 1
-    assert refresh.units_behind(["order_summary"]) == []
+    assert freshness.units_behind(["order_summary"]) == []
 
 
 def test_many_simultaneous_requests_never_refresh_one_view_twice_at_once(monkeypatch):
@@ -187,7 +188,7 @@ def test_many_simultaneous_requests_never_refresh_one_view_twice_at_once(monkeyp
 
     assert probe.most_at_once == 1
     assert 1 <= probe.count < 30
-    assert refresh.units_behind(["allocations_view"]) == []
+    assert freshness.units_behind(["allocations_view"]) == []
 
 
 def test_another_process_holding_the_refresh_lock_gets_the_follow_up():
@@ -195,21 +196,21 @@ def test_another_process_holding_the_refresh_lock_gets_the_follow_up():
     holder.autocommit = True
     with holder.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_advisory_lock(%s, hashtext(%s))", [refresh._LOCK_NAMESPACE, "order_summary"]
+            "SELECT pg_advisory_lock(%s, hashtext(%s))", [refresh.LOCK_NAMESPACE, "order_summary"]
         )
     try:
         before = refresh_counts().get("order_summary", 0)
         refresh.request_refresh(["order_summary"])
         # It left the refresh to the lock's holder, and said so in the state.
         assert refresh_counts()["order_summary"] == before
-        assert refresh.units_behind(["order_summary"]) == ["order_summary"]
+        assert freshness.units_behind(["order_summary"]) == ["order_summary"]
     finally:
         holder.close()
     # Whoever takes the lock next finds the request waiting for it.
     assert [outcome.refreshed for outcome in refresh.refresh_unit("order_summary", wait=True)] == [
         True
     ]
-    assert refresh.units_behind(["order_summary"]) == []
+    assert freshness.units_behind(["order_summary"]) == []
 
 
 # --- failures ----------------------------------------------------------------------
@@ -231,7 +232,7 @@ def test_a_failed_refresh_keeps_the_command_and_the_next_refresh_repairs(setting
     assert "timeout" in state.last_error
     assert state.last_error_at is not None
     assert state.dirty
-    assert not consistency.check_view("allocations_view").ok
+    assert not verification.check_view("allocations_view").ok
     # Views it did not block were refreshed as usual.
     assert RefreshState.objects.get(unit="order_summary").last_error == ""
 
@@ -239,7 +240,7 @@ def test_a_failed_refresh_keeps_the_command_and_the_next_refresh_repairs(setting
 
     state.refresh_from_db()
     assert (state.last_error, state.dirty) == ("", False)
-    assert consistency.check_view("allocations_view").ok
+    assert verification.check_view("allocations_view").ok
     assert queries.allocations_for("o1") == [{"sku": "LAMP", "batchref": "lamps"}]
 
 
@@ -278,7 +279,7 @@ def test_a_token_needs_only_the_views_its_write_touched(settings):
     assert queries.freshness("order", result.consistency_token).stale is False
     # The product's view does not show it until it is refreshed.
     assert queries.freshness("product", result.consistency_token).stale is True
-    refresh.refresh(refresh.UNITS)
+    refresh.refresh(READ_MODELS)
     assert queries.freshness("product", result.consistency_token).stale is False
 
 
@@ -326,7 +327,7 @@ def _reader_waiting() -> bool:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
             " AND state = 'idle' AND query LIKE %s",
-            [f"EXECUTE {refresh.COVERAGE.name} %"],
+            [f"EXECUTE {freshness.COVERAGE.name} %"],
         )
         return cursor.fetchone()[0] > 0
 
@@ -376,28 +377,28 @@ def _refresh_is_waiting_for_a_lock() -> bool:
     ],
 )
 def test_a_token_not_issued_here_is_refused_with_a_clear_message(token, message):
-    with pytest.raises(refresh.InvalidToken, match=message):
+    with pytest.raises(freshness.InvalidToken, match=message):
         queries.freshness("orders", token)
 
 
 def test_units_behind_follow_the_event_log(settings):
     settings.READ_MODEL_REFRESH = "async"
-    refresh.refresh(refresh.UNITS)
-    assert refresh.units_behind() == []
+    refresh.refresh(READ_MODELS)
+    assert freshness.units_behind() == []
 
     place("o1")  # an order without lines touches the order views only
 
-    assert set(refresh.units_behind()) == {"order_summary", "order_lines_view"}
+    assert set(freshness.units_behind()) == {"order_summary", "order_lines_view"}
 
 
 def test_a_unit_missing_a_write_is_behind_even_without_its_dirty_mark(settings):
     settings.READ_MODEL_REFRESH = "async"
-    refresh.refresh(refresh.UNITS)
+    refresh.refresh(READ_MODELS)
     add_batch("lamps", "LAMP", 10)
     # As if the process died between the commit and marking the views dirty.
     RefreshState.objects.update(dirty=False)
 
-    assert set(refresh.units_behind()) == {"batch_availability", "product_availability"}
+    assert set(freshness.units_behind()) == {"batch_availability", "product_availability"}
 
 
 def test_an_operator_refresh_without_a_time_limit_waits_out_a_lock(settings):

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 from django.db import IntegrityError, connection
 from django.db.models import Count, F, Sum
 
-from orders_read import consistency, demo
+from orders_read import demo, verification
 from orders_write.models import Allocation, Batch, Order, OrderLine, Product
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -54,7 +54,7 @@ def test_lines_carry_their_products_price():
 def test_read_models_match_the_write_tables_after_seeding():
     seed(1500)
 
-    assert all(result.ok for result in consistency.check_all())
+    assert all(result.ok for result in verification.check_all())
 
 
 def test_seeding_again_adds_only_what_is_missing():
@@ -109,7 +109,7 @@ def test_a_bulk_load_rebuilds_the_same_keys_and_indexes():
     assert load.rebuilt_indexes and load.created == 300
     assert loaded_tables_schema() == before
     demo.rebuild_read_models()
-    assert all(result.ok for result in consistency.check_all())
+    assert all(result.ok for result in verification.check_all())
 
 
 def test_a_failed_bulk_load_leaves_data_and_schema_as_they_were():

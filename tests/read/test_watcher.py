@@ -14,9 +14,10 @@ from django.db import connection
 from django.utils import timezone
 
 from config import localdb
-from orders_read import consistency, queries, refresh
+from orders_read import queries, verification
 from orders_read import watcher as watcher_module
 from orders_read.models import WatcherState
+from orders_read.read_models import READ_MODELS
 from orders_write import commands, services
 from tests.read.test_refresh import wait_until
 from tests.write.conftest import add_batch
@@ -152,7 +153,7 @@ def test_the_watcher_survives_losing_its_connections_and_catches_up(async_mode, 
     assert running.process.poll() is None, "\n".join(running.lines)
     assert any(line.startswith("database unavailable") for line in running.lines)
     assert queries.allocations_for("o2-4") == [{"sku": "LAMP", "batchref": "lamps"}]
-    assert all(check.ok for check in consistency.check_all())
+    assert all(check.ok for check in verification.check_all())
     assert [each["running"] for each in queries.watchers()] == [True]
 
 
@@ -163,7 +164,7 @@ def test_a_running_watcher_beats_and_leaves_no_trace_when_stopped(watcher):
     (seen,) = queries.watchers()
     assert seen["pid"] == running.process.pid
     assert seen["running"] is True
-    assert sorted(seen["units"]) == sorted(refresh.UNITS)
+    assert sorted(seen["units"]) == sorted(READ_MODELS)
     assert all(state["watcher_running"] for state in queries.read_model_states())
 
     running.stop()
@@ -178,7 +179,7 @@ def test_a_watcher_that_stopped_beating_is_shown_as_not_responding():
         name="elsewhere:4242",
         host="elsewhere",
         pid=4242,
-        units=",".join(refresh.UNITS),
+        units=",".join(READ_MODELS),
         started_at=silent_since,
         heartbeat_at=silent_since,
     )

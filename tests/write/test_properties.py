@@ -34,7 +34,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from orders_read import consistency, refresh
+from orders_read import refresh, verification
+from orders_read.read_models import READ_MODELS
 from orders_write import commands, domain, events, services
 from tests.write.conftest import LATER, TODAY, TOMORROW, database_state, empty_write_tables
 
@@ -603,9 +604,9 @@ class CommandMachine(RuleBasedStateMachine):
         self.check_read_models()
 
     def check_read_models(self) -> None:
-        outcomes = refresh.refresh(refresh.UNITS, full=True, timeout=0)
+        outcomes = refresh.refresh(READ_MODELS, full=True, timeout=0)
         assert [outcome for outcome in outcomes if outcome.error] == []
-        differences = [check for check in consistency.check_all() if not check.ok]
+        differences = [check for check in verification.check_all() if not check.ok]
         assert differences == [], "a view differs from its query"
         CommandMachine.read_model_checks += 1
         self.commands_since_rebuild = 0

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from orders_read import consistency, refresh
+from orders_read import read_models, verification
 
 
 class Command(BaseCommand):
@@ -16,11 +16,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, views: list[str], **options) -> None:
         try:
-            refresh.units_of_views(views)
-        except refresh.UnknownReadModel as error:
+            read_models.named(views)
+        except read_models.UnknownReadModel as error:
             raise CommandError(error.message) from None
         failed = 0
-        for result in consistency.check_all(views or None):
+        for result in verification.check_all(views or None):
             if result.ok:
                 self.stdout.write(f"{result.view}: ok")
                 continue

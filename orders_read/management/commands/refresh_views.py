@@ -3,7 +3,8 @@ keep them fresh."""
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from orders_read import refresh, watcher
+from orders_read import read_models, rebuilds, refresh, watcher
+from orders_read.read_models import READ_MODELS
 
 
 class Command(BaseCommand):
@@ -56,8 +57,8 @@ class Command(BaseCommand):
         **options,
     ):
         try:
-            units = refresh.units_of_views(views or refresh.views())
-        except refresh.UnknownReadModel as error:
+            units = read_models.named(views or READ_MODELS)
+        except read_models.UnknownReadModel as error:
             raise CommandError(error.message) from None
         if interval is not None and interval <= 0:
             raise CommandError("--interval must be positive")
@@ -67,7 +68,7 @@ class Command(BaseCommand):
             watcher.watch(units, interval=interval, log=self.stdout.write)
             return
         if compact:
-            outcomes = refresh.compact(units, wait=True, timeout=timeout)
+            outcomes = rebuilds.compact(units, wait=True, timeout=timeout)
         else:
             outcomes = refresh.refresh(units, full=full, timeout=timeout)
         for outcome in outcomes:

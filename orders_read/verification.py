@@ -1,7 +1,7 @@
 """Checking the read models against the truth: each view's own query, run on the write tables.
 
-A read model is a plain view over a base and a delta (see ``refresh``). The check
-compares, in one snapshot, what readers see (the plain view) with the base's defining
+A read model is a plain view over a base and a delta (see ``read_models``). The check
+compares, in one snapshot, what readers see (the plain view) with its defining
 query run on the write tables now: every row readers can get from either piece (the
 delta's for its keys, the base's for every other key) must be the truth. Rows the
 delta hides are not compared: no reader sees them, and a base rebuilt since the
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 
-from orders_read import refresh
+from orders_read.read_models import READ_MODELS
 
 
 @dataclass
@@ -28,11 +28,6 @@ class ViewCheck:
     @property
     def ok(self) -> bool:
         return self.total_differences == 0
-
-
-def _definition(cursor, view: str) -> str:
-    cursor.execute("SELECT pg_get_viewdef(%s::regclass)", [view])
-    return cursor.fetchone()[0].strip().rstrip(";")
 
 
 def _differences(cursor, truth: str, current: str):
@@ -51,11 +46,11 @@ def _differences(cursor, truth: str, current: str):
 
 def check_view(view: str, *, sample: int = 20) -> ViewCheck:
     """Compare what readers of ``view`` see with its defining query, in one snapshot."""
-    unit = refresh.UNITS[view]
+    unit = READ_MODELS[view]
     quote = connection.ops.quote_name
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        _differences(cursor, _definition(cursor, unit.base), f"SELECT * FROM {quote(unit.view)}")
+        _differences(cursor, unit.query(), f"SELECT * FROM {quote(unit.name)}")
         result = ViewCheck(view, [column.name for column in cursor.description][1:])
         for row in cursor:
             result.total_differences += 1
@@ -67,5 +62,5 @@ def check_view(view: str, *, sample: int = 20) -> ViewCheck:
 
 
 def check_all(views: list[str] | None = None) -> list[ViewCheck]:
-    views = views or refresh.views()
+    views = views or sorted(READ_MODELS)
     return [check_view(view) for view in views]

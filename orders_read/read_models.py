@@ -1,0 +1,353 @@
+"""The read models, each defined once: its query, its key, the dirty keys it follows,
+its columns and indexes, and the events whose writes it shows.
+
+Each read model is three PostgreSQL objects, all generated here from its definition and
+created by migrations (``RunSQL(model.create_sql(), model.drop_sql())``):
+
+* ``<name>_base``: the query over every key, materialized; rebuilt now and then.
+* ``<name>_delta``: the same query for the keys written since the base's snapshot
+  (``read_pending_orders`` / ``read_pending_skus``, migration 0010), one row with no data
+  for a key that has no rows left, materialized; refreshed after each write.
+* ``<name>``: a plain view, the delta's rows for its keys and the base's for every other
+  key. The unmanaged models in ``models.py`` read it.
+
+Nothing outside the read side knows that a read model has a base or a delta.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DirtyKeys:
+    """A table of the keys each transaction wrote, filled by triggers (migration 0010),
+    and the function that lists the keys a read model's base does not cover yet."""
+
+    table: str
+    column: str
+    pending: str
+
+
+ORDERS = DirtyKeys("read_dirty_order", "order_id", "read_pending_orders")
+SKUS = DirtyKeys("read_dirty_sku", "sku", "read_pending_skus")
+
+
+@dataclass(frozen=True)
+class Index:
+    """An index of the base, named ``<name>_base_<suffix>``; with ``in_delta`` the delta
+    gets it too (``<name>_delta_<suffix>``)."""
+
+    suffix: str
+    columns: str
+    unique: bool = False
+    in_delta: bool = False
+
+
+@dataclass(frozen=True)
+class ReadModel:
+    name: str
+    # The query of every row, without WHERE; ``group_by`` follows the delta's key filter.
+    select: str
+    group_by: str
+    columns: tuple[str, ...]
+    follows: DirtyKeys
+    # The column holding the followed key, and the query's expression for it.
+    key: str
+    key_expression: str
+    # A column that is NULL only on the delta's rows that stand for a key with no rows.
+    row_id: str
+    indexes: tuple[Index, ...]
+    # Events (by name) whose writes this read model shows; finds the ones behind the log.
+    events: frozenset[str]
+
+    @property
+    def base(self) -> str:
+        return f"{self.name}_base"
+
+    @property
+    def delta(self) -> str:
+        return f"{self.name}_delta"
+
+    def query(self, where: str = "") -> str:
+        """The defining query, for every key or, with ``where``, for some."""
+        return "\n".join(part for part in (self.select, where, self.group_by) if part)
+
+    def _indexes_sql(self, relation: str, indexes: Iterable[Index]) -> str:
+        return "".join(
+            f"CREATE {'UNIQUE ' if index.unique else ''}INDEX {relation}_{index.suffix}"
+            f" ON {relation} ({index.columns});\n"
+            for index in indexes
+        )
+
+    def base_sql(self) -> str:
+        return f"CREATE MATERIALIZED VIEW {self.base} AS\n{self.query()};\n" + self._indexes_sql(
+            self.base, self.indexes
+        )
+
+    def delta_sql(self) -> str:
+        keys = self.follows
+        where = f"WHERE {self.key_expression} = pending.{keys.column}"
+        return (
+            f"CREATE MATERIALIZED VIEW {self.delta} AS\n"
+            f"SELECT pending.{keys.column} AS delta_key, piece.*\n"
+            f"FROM {keys.pending}('{self.name}') pending\n"
+            f"LEFT JOIN LATERAL (\n{self.query(where)}\n) piece ON true;\n"
+            f"CREATE UNIQUE INDEX {self.delta}_key ON {self.delta} (delta_key, {self.row_id});\n"
+            + self._indexes_sql(self.delta, [index for index in self.indexes if index.in_delta])
+        )
+
+    def view_sql(self) -> str:
+        # Each branch of the UNION ALL stays a single relation with a filter: the planner
+        # then pushes filters into both, reads them in index order (Merge Append) for a
+        # first page, and hashes the delta's keys once per query.
+        columns = ", ".join(self.columns)
+        return (
+            f"CREATE VIEW {self.name} AS\n"
+            f"SELECT {', '.join(f'piece.{column}' for column in self.columns)}\n"
+            f"FROM (\n"
+            f"    SELECT true AS from_delta, {columns} FROM {self.delta}\n"
+            f"    UNION ALL\n"
+            f"    SELECT false, {columns} FROM {self.base}\n"
+            f") piece\n"
+            f"WHERE CASE WHEN piece.from_delta THEN piece.{self.row_id} IS NOT NULL\n"
+            f"           ELSE NOT EXISTS (SELECT 1 FROM {self.delta} delta\n"
+            f"                            WHERE delta.delta_key = piece.{self.key})\n"
+            f"      END;\n"
+        )
+
+    def create_sql(self) -> str:
+        """Base, delta and plain view, with the base's state saying it includes every
+        write committed before this transaction (it was built in it)."""
+        return (
+            "INSERT INTO read_model_base_state (unit, snapshot, rebuilt_at, rebuild_count)\n"
+            f"VALUES ('{self.name}', pg_current_snapshot()::text, now(), 0)\n"
+            "ON CONFLICT (unit) DO UPDATE SET snapshot = excluded.snapshot,"
+            " rebuilt_at = excluded.rebuilt_at;\n"
+            + self.base_sql()
+            + self.delta_sql()
+            + self.view_sql()
+        )
+
+    def drop_sql(self) -> str:
+        return (
+            f"DROP VIEW {self.name};\n"
+            f"DROP MATERIALIZED VIEW {self.delta};\n"
+            f"DROP MATERIALIZED VIEW {self.base};\n"
+        )
+
+
+_ORDER_EVENTS = {"OrderPlaced", "OrderSubmitted", "OrderCancelled"}
+_ALLOCATION_EVENTS = {"Allocated", "Deallocated"}
+_BATCH_EVENTS = {"BatchCreated", "BatchQuantityChanged"}
+
+ALLOCATIONS_VIEW = ReadModel(
+    name="allocations_view",
+    select="""SELECT line.id AS line_id,
+       line.order_id,
+       o.reference AS orderid,
+       line.sku,
+       line.quantity AS qty,
+       batch.reference AS batchref
+FROM orders_write_allocation allocation
+JOIN orders_write_orderline line ON line.id = allocation.line_id
+JOIN orders_write_order o ON o.id = line.order_id
+JOIN orders_write_batch batch ON batch.id = allocation.batch_id""",
+    group_by="",
+    columns=("line_id", "order_id", "orderid", "sku", "qty", "batchref"),
+    follows=ORDERS,
+    key="order_id",
+    key_expression="line.order_id",
+    row_id="line_id",
+    indexes=(
+        Index("line_id", "line_id", unique=True),
+        Index("order_id", "order_id"),
+        Index("orderid", "orderid, sku, batchref", in_delta=True),
+        Index("batchref", "batchref", in_delta=True),
+    ),
+    events=frozenset(_ALLOCATION_EVENTS),
+)
+
+ORDER_SUMMARY = ReadModel(
+    name="order_summary",
+    select="""SELECT o.id,
+       o.reference,
+       o.customer_name,
+       o.shipping_address,
+       o.status,
+       count(line.id)::integer AS line_count,
+       coalesce(sum(line.quantity), 0)::bigint AS total_quantity,
+       coalesce(sum(line.quantity * line.unit_price), 0)::numeric(14, 2) AS total_amount,
+       count(allocation.id)::integer AS allocated_line_count,
+       o.created_at
+FROM orders_write_order o
+LEFT JOIN orders_write_orderline line ON line.order_id = o.id
+LEFT JOIN orders_write_allocation allocation ON allocation.line_id = line.id""",
+    group_by="GROUP BY o.id",
+    columns=(
+        "id",
+        "reference",
+        "customer_name",
+        "shipping_address",
+        "status",
+        "line_count",
+        "total_quantity",
+        "total_amount",
+        "allocated_line_count",
+        "created_at",
+    ),
+    follows=ORDERS,
+    key="id",
+    key_expression="o.id",
+    row_id="id",
+    indexes=(
+        Index("id", "id", unique=True),
+        Index("reference", "reference", unique=True),
+        Index("created_at", "created_at DESC, id DESC", in_delta=True),
+        Index("status", "status, created_at DESC, id DESC"),
+        Index("customer", "customer_name"),
+    ),
+    events=frozenset(_ORDER_EVENTS | _ALLOCATION_EVENTS | {"OutOfStock"}),
+)
+
+ORDER_LINES_VIEW = ReadModel(
+    name="order_lines_view",
+    select="""SELECT line.id AS line_id,
+       line.order_id,
+       o.reference AS orderid,
+       line.sku,
+       product.name AS product_name,
+       line.quantity AS qty,
+       line.unit_price,
+       (line.quantity * line.unit_price)::numeric(14, 2) AS amount,
+       batch.reference AS batchref,
+       batch.eta AS batch_eta
+FROM orders_write_orderline line
+JOIN orders_write_order o ON o.id = line.order_id
+JOIN orders_write_product product ON product.sku = line.sku
+LEFT JOIN orders_write_allocation allocation ON allocation.line_id = line.id
+LEFT JOIN orders_write_batch batch ON batch.id = allocation.batch_id""",
+    group_by="",
+    columns=(
+        "line_id",
+        "order_id",
+        "orderid",
+        "sku",
+        "product_name",
+        "qty",
+        "unit_price",
+        "amount",
+        "batchref",
+        "batch_eta",
+    ),
+    follows=ORDERS,
+    key="order_id",
+    key_expression="line.order_id",
+    row_id="line_id",
+    indexes=(
+        Index("line_id", "line_id", unique=True),
+        Index("order_id", "order_id"),
+        Index("orderid", "orderid, sku", in_delta=True),
+    ),
+    events=frozenset(_ORDER_EVENTS | _ALLOCATION_EVENTS | {"OutOfStock"}),
+)
+
+# The stock read models take each batch's allocated quantity as the write side keeps it
+# (orders_write_batch.allocated_quantity, which the domain's allocation keeps equal to
+# the quantities of the lines the batch holds): one lookup per batch, not a sum of
+# every allocation of a SKU.
+BATCH_AVAILABILITY = ReadModel(
+    name="batch_availability",
+    select="""SELECT batch.id AS batch_id,
+       batch.reference AS batchref,
+       batch.sku,
+       batch.eta,
+       batch.purchased_quantity AS purchased,
+       batch.allocated_quantity::bigint AS allocated,
+       (batch.purchased_quantity - batch.allocated_quantity)::bigint AS available
+FROM orders_write_batch batch""",
+    group_by="",
+    columns=("batch_id", "batchref", "sku", "eta", "purchased", "allocated", "available"),
+    follows=SKUS,
+    key="sku",
+    key_expression="batch.sku",
+    row_id="batch_id",
+    indexes=(
+        Index("batch_id", "batch_id", unique=True),
+        Index("sku", "sku, eta, batchref"),
+    ),
+    events=frozenset(_BATCH_EVENTS | _ALLOCATION_EVENTS),
+)
+
+PRODUCT_AVAILABILITY = ReadModel(
+    name="product_availability",
+    select="""SELECT product.sku,
+       product.name,
+       product.price,
+       coalesce(sum(batch.purchased_quantity), 0)::bigint AS purchased,
+       coalesce(sum(batch.allocated_quantity), 0)::bigint AS allocated,
+       coalesce(sum(batch.purchased_quantity - batch.allocated_quantity), 0)::bigint
+           AS available,
+       coalesce(sum(batch.purchased_quantity - batch.allocated_quantity)
+                FILTER (WHERE batch.eta IS NULL), 0)::bigint AS available_now,
+       min(batch.eta) FILTER (WHERE batch.eta IS NOT NULL
+                              AND batch.purchased_quantity > batch.allocated_quantity)
+           AS next_eta,
+       count(batch.id)::integer AS batch_count
+FROM orders_write_product product
+LEFT JOIN orders_write_batch batch ON batch.sku = product.sku""",
+    group_by="GROUP BY product.sku",
+    columns=(
+        "sku",
+        "name",
+        "price",
+        "purchased",
+        "allocated",
+        "available",
+        "available_now",
+        "next_eta",
+        "batch_count",
+    ),
+    follows=SKUS,
+    key="sku",
+    key_expression="product.sku",
+    row_id="sku",
+    indexes=(
+        Index("sku", "sku", unique=True),
+        Index("available", "available"),
+    ),
+    events=frozenset(_BATCH_EVENTS | _ALLOCATION_EVENTS | {"ProductCreated"}),
+)
+
+READ_MODELS: dict[str, ReadModel] = {
+    model.name: model
+    for model in (
+        ALLOCATIONS_VIEW,
+        ORDER_SUMMARY,
+        ORDER_LINES_VIEW,
+        BATCH_AVAILABILITY,
+        PRODUCT_AVAILABILITY,
+    )
+}
+
+
+class UnknownReadModel(ValueError):
+    def __init__(self, name: str) -> None:
+        self.message = f"Unknown read model {name!r}. Known: {', '.join(sorted(READ_MODELS))}."
+        super().__init__(self.message)
+
+
+def named(names: Iterable[str]) -> list[str]:
+    """The names, checked: UnknownReadModel for one that is no read model."""
+    names = list(names)
+    for name in names:
+        if name not in READ_MODELS:
+            raise UnknownReadModel(name)
+    return names
+
+
+def showing(event_names: Iterable[str]) -> list[str]:
+    """The read models that show the writes of events with these names."""
+    names = set(event_names)
+    return [model.name for model in READ_MODELS.values() if model.events & names]

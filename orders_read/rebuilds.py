@@ -1,0 +1,139 @@
+"""Rebuilding read models' bases, and folding deltas into them (compaction).
+
+A rebuild (``rebuild_base``; the watcher runs one once a delta has grown past
+READ_MODEL_DELTA_LIMIT rows) records the snapshot it saw in ``read_model_base_state`` in
+its own transaction; from then on the delta leaves out exactly the keys that snapshot
+covers. It takes a lock of its own, so deltas stay fresh during one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+
+from orders_read import read_models
+from orders_read.read_models import READ_MODELS, DirtyKeys
+from orders_read.refresh import (
+    RefreshOutcome,
+    failed,
+    mark_dirty,
+    refresh_unit,
+    timeouts,
+    try_lock,
+    unlock,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _base_lock(unit: str) -> str:
+    return f"{unit}:base"
+
+
+def rebuild_base(
+    unit: str, *, concurrently: bool = True, wait: bool = True, timeout: float | None = 0
+) -> RefreshOutcome | None:
+    """Rebuild ``unit``'s base view and record the snapshot it saw; None when another
+    process is rebuilding it and ``wait`` is false.
+
+    ``concurrently`` keeps readers reading the old base meanwhile (slower); without it
+    readers of the view wait for the rebuild. ``timeout`` in seconds, 0 (default) for
+    none. Afterwards the unit is marked dirty: its next delta refresh drops the keys
+    the new base covers. Never raises.
+    """
+    if connection.in_atomic_block:
+        raise RuntimeError("a rebuild runs in transactions of its own, not inside one")
+    spec = READ_MODELS[unit]
+    base = connection.ops.quote_name(spec.base)
+    if not try_lock(_base_lock(unit), wait=wait):
+        return None
+    started = time.monotonic()
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            timeouts(cursor, timeout)
+            # Sorting and hashing a million rows in memory, not in temporary files.
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+            cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+            cursor.execute("SELECT pg_current_snapshot()::text, statement_timestamp()")
+            snapshot, taken_at = cursor.fetchone()
+            cursor.execute(
+                f"REFRESH MATERIALIZED VIEW {'CONCURRENTLY ' if concurrently else ''}{base}"
+            )
+            cursor.execute(f"SELECT count(*) FROM {base}")
+            (row_count,) = cursor.fetchone()
+            duration_ms = (time.monotonic() - started) * 1000
+            # In the rebuild's transaction: the base's rows and the snapshot that says
+            # which writes they include become visible together.
+            cursor.execute(
+                "INSERT INTO read_model_base_state"
+                " (unit, snapshot, rebuilt_at, duration_ms, row_count, rebuild_count)"
+                " VALUES (%s, %s, %s, %s, %s, 1) ON CONFLICT (unit) DO UPDATE SET"
+                " snapshot = excluded.snapshot, rebuilt_at = excluded.rebuilt_at,"
+                " duration_ms = excluded.duration_ms, row_count = excluded.row_count,"
+                " rebuild_count = read_model_base_state.rebuild_count + 1",
+                [unit, snapshot, taken_at, duration_ms, row_count],
+            )
+    except DatabaseError as error:
+        return failed(unit, error, started, base=True)
+    finally:
+        unlock(_base_lock(unit))
+    _forget_covered_keys(spec.follows)
+    mark_dirty([unit])
+    return RefreshOutcome(unit, True, duration_ms, row_count, base=True)
+
+
+def _forget_covered_keys(keys: DirtyKeys) -> None:
+    """Delete the dirty keys that every base following ``keys`` includes."""
+    units = [model.name for model in READ_MODELS.values() if model.follows == keys]
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT snapshot FROM read_model_base_state"
+                " WHERE unit = ANY(%s) AND snapshot <> ''",
+                [units],
+            )
+            snapshots = [snapshot for (snapshot,) in cursor.fetchall()]
+            if len(snapshots) < len(units):
+                return
+            covered = " AND ".join(
+                ["pg_visible_in_snapshot(transaction_id, %s::pg_snapshot)"] * len(snapshots)
+            )
+            cursor.execute(
+                f"DELETE FROM {connection.ops.quote_name(keys.table)} WHERE {covered}", snapshots
+            )
+    except DatabaseError:
+        # Harmless: the keys stay pending for no base, and the next rebuild retries.
+        logger.exception("could not forget the dirty keys the bases cover")
+
+
+def units_to_compact(limit: int | None = None) -> list[str]:
+    """Units whose delta has grown to ``limit`` rows (READ_MODEL_DELTA_LIMIT) or more."""
+    limit = settings.READ_MODEL_DELTA_LIMIT if limit is None else limit
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT unit FROM read_model_state WHERE unit = ANY(%s) AND delta_row_count >= %s"
+            " ORDER BY delta_row_count DESC",
+            [list(READ_MODELS), limit],
+        )
+        return [unit for (unit,) in cursor.fetchall()]
+
+
+def compact(
+    units: Iterable[str], *, concurrently: bool = True, wait: bool = False, timeout: float = 0
+) -> list[RefreshOutcome]:
+    """Fold each unit's delta into its base: rebuild the base, then refresh the delta
+    (which the new base has emptied of what it covers)."""
+    outcomes = []
+    for unit in read_models.named(units):
+        rebuilt = rebuild_base(unit, concurrently=concurrently, wait=wait, timeout=timeout)
+        if rebuilt is None:
+            continue
+        outcomes.append(rebuilt)
+        if not rebuilt.error:
+            outcomes += refresh_unit(unit, wait=True, timeout=timeout)
+    return outcomes
