@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from orders_read import read_models, rebuilds, refresh
+from orders_read import queries, read_models, rebuilds, refresh
 from orders_read.models import (
     AllocationRow,
     BaseState,
@@ -122,7 +122,23 @@ class RefreshStateAdmin(ReadModelAdmin):
     @admin.action(description="Fold the selected read models' deltas into their bases")
     def compact_selected(self, request, queryset) -> None:
         units = [state.unit for state in queryset if state.unit in READ_MODELS]
-        _report(self, request, rebuilds.compact(units, wait=True))
+        rebuilds.request_compaction(units)
+        names = ", ".join(units)
+        if any(watcher["running"] for watcher in queries.watchers()):
+            self.message_user(
+                request,
+                f"The watcher folds the deltas of {names} into their bases in the background,"
+                " within a second or two; the read-models page shows when each base was rebuilt.",
+                messages.SUCCESS,
+            )
+        else:
+            self.message_user(
+                request,
+                f"Asked for {names} to be folded into their bases, but no watcher is running"
+                " to do it: start `manage.py refresh_views --watch` (make run does), or run"
+                " `manage.py refresh_views --compact`.",
+                messages.WARNING,
+            )
 
     @admin.action(description="Rebuild the selected read models from scratch (readers wait)")
     def rebuild_selected(self, request, queryset) -> None:

@@ -147,6 +147,12 @@ class RefreshState(models.Model):
     delta_row_count = models.BigIntegerField(
         null=True, blank=True, help_text="Rows the last refresh rebuilt (the delta view's)."
     )
+    compact_requested_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When someone asked for its delta to be folded into its base; the watcher"
+        " does it in the background.",
+    )
 
     class Meta:
         db_table = "read_model_state"

@@ -78,6 +78,12 @@ def rebuild_base(
                 " rebuild_count = read_model_base_state.rebuild_count + 1",
                 [unit, snapshot, taken_at, duration_ms, row_count],
             )
+            # The requests to compact that this rebuild answers: those made before it.
+            cursor.execute(
+                "UPDATE read_model_state SET compact_requested_at = NULL"
+                " WHERE unit = %s AND compact_requested_at <= %s",
+                [unit, taken_at],
+            )
     except DatabaseError as error:
         return failed(unit, error, started, base=True)
     finally:
@@ -85,6 +91,17 @@ def rebuild_base(
     _forget_covered_keys(spec.follows)
     mark_dirty([unit])
     return RefreshOutcome(unit, True, duration_ms, row_count, base=True)
+
+
+def request_compaction(units: Iterable[str]) -> None:
+    """Ask for the units' deltas to be folded into their bases in the background (the
+    watcher's compactor does it within a second): a rebuild at a million orders takes
+    seconds of a core, too long for the request that asks."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE read_model_state SET compact_requested_at = now() WHERE unit = ANY(%s)",
+            [read_models.named(units)],
+        )
 
 
 def _forget_covered_keys(keys: DirtyKeys) -> None:
@@ -112,12 +129,14 @@ def _forget_covered_keys(keys: DirtyKeys) -> None:
 
 
 def units_to_compact(limit: int | None = None) -> list[str]:
-    """Units whose delta has grown to ``limit`` rows (READ_MODEL_DELTA_LIMIT) or more."""
+    """Units whose delta has grown to ``limit`` rows (READ_MODEL_DELTA_LIMIT) or more, and
+    those someone asked to compact (``request_compaction``)."""
     limit = settings.READ_MODEL_DELTA_LIMIT if limit is None else limit
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT unit FROM read_model_state WHERE unit = ANY(%s) AND delta_row_count >= %s"
-            " ORDER BY delta_row_count DESC",
+            "SELECT unit FROM read_model_state WHERE unit = ANY(%s)"
+            " AND (delta_row_count >= %s OR compact_requested_at IS NOT NULL)"
+            " ORDER BY compact_requested_at NULLS LAST, delta_row_count DESC",
             [list(READ_MODELS), limit],
         )
         return [unit for (unit,) in cursor.fetchall()]

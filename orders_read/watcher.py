@@ -138,7 +138,8 @@ def _compact_while(
                 _connect()
                 due = [unit for unit in rebuilds.units_to_compact() if unit in watched]
                 for outcome in rebuilds.compact(due):
-                    log(f"{outcome} (delta over {settings.READ_MODEL_DELTA_LIMIT} rows)")
+                    limit = settings.READ_MODEL_DELTA_LIMIT
+                    log(f"{outcome} (asked for, or delta over {limit} rows)")
             except _CONNECTION_LOST as error:
                 log(f"compacting: database unavailable ({str(error).strip()})")
                 _disconnect()

@@ -14,9 +14,9 @@ from django.db import connection
 from django.utils import timezone
 
 from config import localdb
-from orders_read import queries, verification
+from orders_read import queries, rebuilds, verification
 from orders_read import watcher as watcher_module
-from orders_read.models import WatcherState
+from orders_read.models import BaseState, WatcherState
 from orders_read.read_models import READ_MODELS
 from orders_write import commands, services
 from tests.read.test_refresh import wait_until
@@ -232,3 +232,49 @@ def test_a_new_watcher_forgets_one_of_its_host_whose_process_is_gone(watcher):
         lambda: [each["pid"] for each in queries.watchers()] == [running.process.pid],
         what="the dead watcher's row to go",
     )
+
+
+def _rebuild_counts() -> dict[str, int]:
+    return dict(BaseState.objects.values_list("unit", "rebuild_count"))
+
+
+def test_compacting_from_the_admin_is_left_to_the_watcher(admin_client, watcher):
+    add_batch("lamps", "LAMP", 10)
+    before = _rebuild_counts()
+
+    page = admin_client.post(
+        "/admin/orders_read/refreshstate/",
+        {"action": "compact_selected", "_selected_action": ["order_summary"]},
+        follow=True,
+    )
+
+    # Nothing rebuilt in the request; without a watcher, the admin says who must do it.
+    assert _rebuild_counts() == before
+    (message,) = [str(message) for message in page.context["messages"]]
+    assert message.startswith("Asked for order_summary to be folded into their bases, but no")
+    assert rebuilds.units_to_compact() == ["order_summary"]
+
+    watcher()
+    wait_until(
+        lambda: _rebuild_counts()["order_summary"] == before["order_summary"] + 1,
+        timeout=30,
+        what="the watcher to rebuild the base",
+    )
+    assert rebuilds.units_to_compact() == []
+    assert {unit for unit, count in _rebuild_counts().items() if count > before[unit]} == {
+        "order_summary"
+    }
+
+
+def test_compacting_from_the_admin_says_the_running_watcher_does_it(admin_client, watcher):
+    watcher()
+    wait_until(lambda: queries.watchers(), what="the watcher's first heartbeat")
+
+    page = admin_client.post(
+        "/admin/orders_read/refreshstate/",
+        {"action": "compact_selected", "_selected_action": ["allocations_view"]},
+        follow=True,
+    )
+
+    (message,) = [str(message) for message in page.context["messages"]]
+    assert message.startswith("The watcher folds the deltas of allocations_view into their")
