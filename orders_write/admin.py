@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 
 from orders_write import commands, domain, services
+from orders_write.forms import show_refusal
 from orders_write.models import Allocation, Batch, Event, Order, OrderLine, Product
 
 
@@ -30,8 +31,7 @@ class CommandForm(forms.ModelForm):
             try:
                 self.result = services.handle(command)
             except domain.DomainError as error:
-                field = error.field if error.field in self.fields else None
-                self.add_error(field, error.message)
+                show_refusal(error, self)
         return data
 
     def _post_clean(self):

@@ -37,18 +37,6 @@ def redirect_after(result: services.CommandResult, url: str) -> SeeOther:
     return response
 
 
-def show_refusal(error: domain.DomainError, form: Form, lines: list[Form] | None = None) -> None:
-    """Put a refused command's message beside the field it names (else above the form)."""
-    field = error.field or ""
-    if field.startswith("lines.") and lines is not None:
-        _, index, line_field = field.split(".")
-        lines[int(index)].add_error(line_field, error.message)
-    elif field in form.fields:
-        form.add_error(field, error.message)
-    else:
-        form.add_error(None, error.message)
-
-
 def order_url(reference: str) -> str:
     return reverse("order", kwargs={"reference": reference})
 
@@ -69,7 +57,7 @@ class CommandFormView(PermissionRequiredMixin, FormView):
         try:
             result = services.handle(self.command(form.cleaned_data))
         except domain.DomainError as error:
-            show_refusal(error, form)
+            forms.show_refusal(error, form)
             return self.form_invalid(form)
         message, url = self.success(result, form.cleaned_data)
         messages.success(self.request, message)
@@ -177,7 +165,7 @@ class PlaceOrderView(PermissionRequiredMixin, View):
         try:
             result = services.place_order(command)
         except domain.DomainError as error:
-            show_refusal(error, form, filled)
+            forms.show_refusal(error, form, filled)
             return self.render_form(form, lines)
         messages.success(request, f"Order {result.reference} placed.")
         return redirect_after(result, order_url(result.reference))
@@ -217,12 +205,10 @@ class OrderActionView(PermissionRequiredMixin, View):
         form = Form(request.POST)
         try:
             result = services.handle(self.command(reference))
-        except domain.NotFound as error:
-            form.add_error(None, error.message)
-            return self.render_form(reference, form, status=404)
         except domain.DomainError as error:
-            form.add_error(None, error.message)
-            return self.render_form(reference, form)
+            forms.show_refusal(error, form)
+            status = 404 if isinstance(error, domain.NotFound) else 200
+            return self.render_form(reference, form, status=status)
         done = "submitted" if self.action == "submit" else "cancelled"
         messages.success(request, f"Order {reference} {done}.")
         return redirect_after(result, order_url(reference))
