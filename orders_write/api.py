@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -49,6 +50,17 @@ class EventSerializer(serializers.Serializer):
 
 class AcceptedSerializer(serializers.Serializer):
     events = EventSerializer(many=True, help_text="What the command did, in order.")
+
+
+def url_of(url_name: str, **keys: str) -> str:
+    """The path of the URL named ``url_name`` for these SKUs or references, each escaped
+    whole ("/" too, as %2F): reverse() would leave a key's slashes bare, making one key
+    look like several path segments."""
+    placeholders = {name: f"__{name}__" for name in keys}
+    path = reverse(url_name, kwargs=placeholders)
+    for name, key in keys.items():
+        path = path.replace(placeholders[name], quote(key, safe=""), 1)
+    return path
 
 
 def command_response(
@@ -142,7 +154,7 @@ class ProductCreateApi(CommandView):
         data = self.validated(request)
         result = services.create_product(commands.CreateProduct(**data))
         sku = data["sku"]
-        return command_response(result, 201, location=f"/api/products/{quote(sku, safe='')}")
+        return command_response(result, 201, location=url_of("api-product", sku=sku))
 
 
 class BatchCreateApi(CommandView):
@@ -178,7 +190,7 @@ class BatchCreateApi(CommandView):
         data = self.validated(request)
         result = services.create_batch(commands.CreateBatch(**data))
         sku = data["sku"]
-        return command_response(result, 201, location=f"/api/products/{quote(sku, safe='')}")
+        return command_response(result, 201, location=url_of("api-product", sku=sku))
 
 
 class BatchQuantityApi(CommandView):
@@ -252,7 +264,7 @@ class OrderPlaceApi(CommandView):
         return command_response(
             result,
             201,
-            location=f"/api/orders/{quote(result.reference, safe='')}",
+            location=url_of("api-order", reference=result.reference),
             body={"reference": result.reference},
         )
 
@@ -344,7 +356,7 @@ class AllocateApi(CommandView):
         result = services.allocate(commands.Allocate(**data))
         orderid = data["orderid"]
         return command_response(
-            result, status.HTTP_202_ACCEPTED, location=f"/api/allocations/{quote(orderid, safe='')}"
+            result, status.HTTP_202_ACCEPTED, location=url_of("api-allocations", orderid=orderid)
         )
 
 
