@@ -6,8 +6,9 @@ import django_filters
 from django.db.models import Q, QuerySet
 
 from orders_read.models import OrderSummary, ProductAvailability
+from orders_write.domain import STATUS_LABELS
 
-STATUSES = [("pending", "Pending"), ("submitted", "Submitted"), ("cancelled", "Cancelled")]
+STATUSES = list(STATUS_LABELS.items())
 
 ORDER_ORDERINGS = {
     "created_at": "Created",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from orders_write import domain
+
 
 class ReadModel(models.Model):
     """A row of a materialized view: never saved or deleted from Python."""
@@ -60,6 +62,19 @@ class OrderSummary(ReadModel):
 
     def __str__(self) -> str:
         return self.reference
+
+    # The pages ask these rather than spelling the statuses out.
+    @property
+    def is_pending(self) -> bool:
+        return self.status == domain.PENDING
+
+    @property
+    def is_submitted(self) -> bool:
+        return self.status == domain.SUBMITTED
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == domain.CANCELLED
 
 
 class OrderLineRow(ReadModel):

@@ -191,7 +191,7 @@ class OrderAdmin(CommandAdmin):
             request,
             lambda order: commands.SubmitOrder(order.reference),
             queryset,
-            "submitted",
+            domain.SUBMITTED,
         )
 
     @admin.action(description="Cancel the selected orders", permissions=["change"])
@@ -201,7 +201,7 @@ class OrderAdmin(CommandAdmin):
             request,
             lambda order: commands.CancelOrder(order.reference),
             queryset,
-            "cancelled",
+            domain.CANCELLED,
         )
 
 

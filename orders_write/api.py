@@ -18,9 +18,7 @@ from rest_framework.views import APIView
 
 from config.api import StrictSerializer, error_responses
 from config.schema import READ_THIS_WRITE, LinkedResponse, link
-from orders_write import commands, services
-
-MAX_LINES = 500
+from orders_write import commands, domain, services
 
 TOKEN_HEADER = OpenApiParameter(
     "X-Consistency-Token",
@@ -222,7 +220,7 @@ class OrderPlaceApi(CommandView):
         reference = _text(required=False, allow_null=True, default=None)
         customer = _text()
         shipping_address = _text()
-        lines = OrderLineSerializer(many=True, max_length=MAX_LINES)
+        lines = OrderLineSerializer(many=True, max_length=domain.MAX_ORDER_LINES)
 
     class OutputSerializer(serializers.Serializer):
         reference = serializers.CharField()

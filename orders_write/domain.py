@@ -16,9 +16,13 @@ MAX_TEXT_LENGTH = 255
 MAX_QUANTITY = 2_147_483_647  # PostgreSQL integer
 MAX_PRICE = Decimal("9999999999.99")  # numeric(12, 2)
 
+MAX_ORDER_LINES = 500  # lines one order may have, on the order form and in the API
+
+# An order's statuses: pending -> submitted, and cancelled from either.
 PENDING = "pending"
 SUBMITTED = "submitted"
 CANCELLED = "cancelled"
+STATUS_LABELS = {PENDING: "Pending", SUBMITTED: "Submitted", CANCELLED: "Cancelled"}
 
 
 class DomainError(Exception):

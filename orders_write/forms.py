@@ -72,5 +72,7 @@ class LineForm(forms.Form):
 
 
 # Two empty rows to start with; rows left empty are ignored.
-LineFormSet = forms.formset_factory(LineForm, extra=2, max_num=500, validate_max=True)
+LineFormSet = forms.formset_factory(
+    LineForm, extra=2, max_num=domain.MAX_ORDER_LINES, validate_max=True
+)
 LINES_PREFIX = "lines"

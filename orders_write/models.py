@@ -68,9 +68,9 @@ class Batch(models.Model):
 
 class Order(models.Model):
     class Status(models.TextChoices):
-        PENDING = domain.PENDING, "Pending"
-        SUBMITTED = domain.SUBMITTED, "Submitted"
-        CANCELLED = domain.CANCELLED, "Cancelled"
+        PENDING = domain.PENDING, domain.STATUS_LABELS[domain.PENDING]
+        SUBMITTED = domain.SUBMITTED, domain.STATUS_LABELS[domain.SUBMITTED]
+        CANCELLED = domain.CANCELLED, domain.STATUS_LABELS[domain.CANCELLED]
 
     reference = models.CharField(max_length=domain.MAX_TEXT_LENGTH, unique=True)
     customer_name = models.CharField(max_length=domain.MAX_TEXT_LENGTH, blank=True)
@@ -82,7 +82,7 @@ class Order(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=[domain.PENDING, domain.SUBMITTED, domain.CANCELLED]),
+                condition=Q(status__in=list(domain.STATUS_LABELS)),
                 name="order_status_known",
             ),
             models.CheckConstraint(

@@ -209,6 +209,6 @@ class OrderActionView(PermissionRequiredMixin, View):
             forms.show_refusal(error, form)
             status = 404 if isinstance(error, domain.NotFound) else 200
             return self.render_form(reference, form, status=status)
-        done = "submitted" if self.action == "submit" else "cancelled"
+        done = domain.SUBMITTED if self.action == "submit" else domain.CANCELLED
         messages.success(request, f"Order {reference} {done}.")
         return redirect_after(result, order_url(reference))
