@@ -126,7 +126,7 @@ def terminate_watcher_connections() -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE application_name = %s",
+            " WHERE application_name = %s AND datname = current_database()",
             [watcher_module.APPLICATION_NAME],
         )
         return cursor.fetchone()[0]
