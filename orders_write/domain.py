@@ -1,7 +1,8 @@
 """The allocation rules on plain values, and the errors that refuse a command.
 
-Nothing here touches the database or Django: services load plain values, ask these
-functions what to do, and persist the answer.
+Nothing here touches the database: services load plain values, ask these functions
+(or the ``Product`` aggregate) what to do and which events that implies, and persist
+the answer.
 """
 
 from __future__ import annotations
@@ -9,8 +10,11 @@ from __future__ import annotations
 import datetime
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
+
+# Plain dataclasses; the module's only Django import is the Signal they go out on.
+from orders_write import events
 
 MAX_TEXT_LENGTH = 255
 MAX_QUANTITY = 2_147_483_647  # PostgreSQL integer
@@ -200,10 +204,13 @@ def choose_batch(batches: Iterable[BatchStock], quantity: int) -> BatchStock | N
 
 @dataclass(frozen=True)
 class HeldLine:
-    """An allocated line as a batch sees it, oldest allocation first."""
+    """An order line as the policy sees it: ``key`` is the caller's handle on it; an
+    allocated line names its batch."""
 
     key: object
     quantity: int
+    orderid: str = ""
+    batchref: str = ""
 
 
 def lines_to_release(purchased_quantity: int, held_lines: Sequence[HeldLine]) -> list[HeldLine]:
@@ -233,3 +240,90 @@ def allocate_lines(
             stock[chosen.reference] = chosen.with_allocated(line.quantity)
         decisions.append((line, chosen))
     return decisions
+
+
+# --- the product: the consistency boundary ---------------------------------------
+
+
+@dataclass
+class Product:
+    """A SKU's batches as one aggregate (Cosmic Python's ``Product``).
+
+    Each method decides what a command does to the product's allocations and records
+    the events that implies in ``events``; every change to its allocations increments
+    ``version``. The services load it under the product's lock and persist what it
+    decided, its version and its events.
+    """
+
+    sku: str
+    batches: list[BatchStock] = field(default_factory=list)
+    version: int = 0
+    events: list[events.Event] = field(default_factory=list)
+
+    def _add_to_allocated(self, reference: str, quantity: int) -> None:
+        self.batches = [
+            batch.with_allocated(quantity) if batch.reference == reference else batch
+            for batch in self.batches
+        ]
+
+    def allocate(self, lines: Sequence[HeldLine]) -> list[tuple[HeldLine, BatchStock | None]]:
+        """Allocate unallocated lines in order by the policy (rules 1, 2 and 4): an
+        ``Allocated`` event per line placed, an ``OutOfStock`` per line that fits nowhere."""
+        decisions = allocate_lines(self.batches, lines)
+        for line, batch in decisions:
+            if batch is None:
+                self.events.append(events.OutOfStock(self.sku, line.orderid, line.quantity))
+            else:
+                self._add_to_allocated(batch.reference, line.quantity)
+                self.events.append(
+                    events.Allocated(line.orderid, self.sku, line.quantity, batch.reference)
+                )
+        if any(batch is not None for _, batch in decisions):
+            self.version += 1
+        return decisions
+
+    def release(self, lines: Sequence[HeldLine]) -> None:
+        """Take allocated lines off their batches: a ``Deallocated`` event each."""
+        for line in lines:
+            self._add_to_allocated(line.batchref, -line.quantity)
+            self.events.append(
+                events.Deallocated(line.orderid, self.sku, line.quantity, line.batchref)
+            )
+        if lines:
+            self.version += 1
+
+    def change_batch_quantity(
+        self, reference: str, quantity: int, held_lines: Sequence[HeldLine]
+    ) -> tuple[list[HeldLine], list[tuple[HeldLine, BatchStock | None]]]:
+        """Set a batch's quantity (rule 6): release its newest allocations until the rest
+        fits, then allocate each freed line again, the oldest allocation first.
+
+        ``held_lines`` are the batch's allocated lines, oldest allocation first.
+        Returns the released lines and the new decisions for them.
+        """
+        batch = next(batch for batch in self.batches if batch.reference == reference)
+        self.events.append(
+            events.BatchQuantityChanged(reference, self.sku, quantity, batch.purchased_quantity)
+        )
+        changed = BatchStock(reference, quantity, batch.allocated_quantity, batch.eta)
+        self.batches = [changed if each is batch else each for each in self.batches]
+        released = lines_to_release(quantity, held_lines)
+        if not released:
+            return [], []
+        self.release(released)
+        return released, self.allocate(list(reversed(released)))
+
+
+# --- orders: what a command does to an order's status ----------------------------
+
+
+def submit_order(reference: str, status: str, line_count: int) -> tuple[str, list[events.Event]]:
+    """Submitting (rule 7): the new status and its event; the lines are allocated next."""
+    check_can_submit(reference, status, line_count)
+    return SUBMITTED, [events.OrderSubmitted(reference)]
+
+
+def cancel_order(reference: str, status: str) -> tuple[str, list[events.Event]]:
+    """Cancelling (rule 7): the new status and its event; the allocations are released next."""
+    check_accepts_commands(reference, status)
+    return CANCELLED, [events.OrderCancelled(reference)]

@@ -139,57 +139,86 @@ def _add_to_allocated(quantities: Iterable[tuple[int, int]]) -> None:
         )
 
 
-def _bump_version(product: Product) -> None:
-    Product.objects.filter(pk=product.pk).update(version=F("version") + 1)
-    product.version += 1
+def _aggregate(product: Product, *, with_batches: bool = True) -> domain.Product:
+    """The domain's view of a locked product (its batches only when a decision needs them)."""
+    batches = _batch_stock(product.sku) if with_batches else []
+    return domain.Product(product.sku, batches, product.version)
+
+
+def _saved(product: Product, aggregate: domain.Product) -> list[events.Event]:
+    """Persist the aggregate's version (the row is locked); return the events it recorded."""
+    if aggregate.version != product.version:
+        Product.objects.filter(pk=product.pk).update(version=aggregate.version)
+        product.version = aggregate.version
+    return aggregate.events
+
+
+def _to_allocate(line: OrderLine) -> domain.HeldLine:
+    return domain.HeldLine(line, line.quantity, line.order.reference)
+
+
+def _held(allocation: Allocation) -> domain.HeldLine:
+    return domain.HeldLine(
+        allocation,
+        allocation.line.quantity,
+        allocation.line.order.reference,
+        allocation.batch.reference,
+    )
+
+
+def _line_of(held: domain.HeldLine) -> OrderLine:
+    """The order line a decision is about: its key, or the line of its old allocation."""
+    return held.key.line if isinstance(held.key, Allocation) else held.key
+
+
+def _save_allocations(
+    decisions: Sequence[tuple[domain.HeldLine, domain.BatchStock | None]],
+) -> None:
+    """Insert the allocations the domain decided (lines with no batch stay unallocated)."""
+    chosen_refs = {batch.reference for _, batch in decisions if batch is not None}
+    if not chosen_refs:
+        return
+    batch_ids = dict(Batch.objects.filter(reference__in=chosen_refs).values_list("reference", "id"))
+    new_allocations = [
+        Allocation(line=_line_of(held), batch_id=batch_ids[batch.reference])
+        for held, batch in decisions
+        if batch is not None
+    ]
+    Allocation.objects.bulk_create(new_allocations)
+    _add_to_allocated(
+        (allocation.batch_id, allocation.line.quantity) for allocation in new_allocations
+    )
 
 
 def _allocate_lines(product: Product, lines: Sequence[OrderLine]) -> list[events.Event]:
     """Allocate unallocated lines of one (locked) product by the domain's policy."""
     if not lines:
         return []
-    decisions = domain.allocate_lines(
-        _batch_stock(product.sku), [domain.HeldLine(line, line.quantity) for line in lines]
-    )
-    chosen_refs = {batch.reference for _, batch in decisions if batch is not None}
-    batch_ids = dict(Batch.objects.filter(reference__in=chosen_refs).values_list("reference", "id"))
-    new_allocations = []
-    recorded: list[events.Event] = []
-    for held, batch in decisions:
-        line: OrderLine = held.key
-        if batch is None:
-            recorded.append(events.OutOfStock(product.sku, line.order.reference, line.quantity))
-        else:
-            new_allocations.append(Allocation(line=line, batch_id=batch_ids[batch.reference]))
-            recorded.append(
-                events.Allocated(line.order.reference, product.sku, line.quantity, batch.reference)
-            )
-    if new_allocations:
-        Allocation.objects.bulk_create(new_allocations)
-        _add_to_allocated(
-            (allocation.batch_id, allocation.line.quantity) for allocation in new_allocations
-        )
-        _bump_version(product)
-    return recorded
+    aggregate = _aggregate(product)
+    _save_allocations(aggregate.allocate([_to_allocate(line) for line in lines]))
+    return _saved(product, aggregate)
 
 
-def _release(allocations: Sequence[Allocation]) -> list[events.Event]:
-    """Delete allocations (their products locked by the caller)."""
-    if not allocations:
-        return []
+def _delete_allocations(released: Sequence[domain.HeldLine]) -> None:
+    """Delete released allocations (their products locked by the caller)."""
+    if not released:
+        return
+    allocations: list[Allocation] = [held.key for held in released]
     Allocation.objects.filter(pk__in=[allocation.pk for allocation in allocations]).delete()
     _add_to_allocated(
         (allocation.batch_id, -allocation.line.quantity) for allocation in allocations
     )
-    return [
-        events.Deallocated(
-            allocation.line.order.reference,
-            allocation.line.product_id,
-            allocation.line.quantity,
-            allocation.batch.reference,
-        )
-        for allocation in allocations
-    ]
+
+
+def _release(product: Product, allocations: Sequence[Allocation]) -> list[events.Event]:
+    """Release a (locked) product's allocations."""
+    if not allocations:
+        return []
+    aggregate = _aggregate(product, with_batches=False)
+    released = [_held(allocation) for allocation in allocations]
+    aggregate.release(released)
+    _delete_allocations(released)
+    return _saved(product, aggregate)
 
 
 def _insert(instance: Product | Batch | Order, conflict: domain.Conflict) -> None:
@@ -257,26 +286,16 @@ def change_batch_quantity(command: commands.ChangeBatchQuantity) -> CommandResul
         raise domain.NotFound(f"Unknown batch {command.ref}", field="ref")
     product = _lock_products([sku])[sku]
     batch = Batch.objects.get(reference=command.ref)
-    previous_quantity = batch.purchased_quantity
+    held = batch.allocations.select_related("line__order", "batch").order_by("allocated_at", "id")
+    aggregate = _aggregate(product)
+    released, decisions = aggregate.change_batch_quantity(
+        command.ref, command.qty, [_held(allocation) for allocation in held]
+    )
     batch.purchased_quantity = command.qty
     batch.save(update_fields=["purchased_quantity"])
-    recorded: list[events.Event] = [
-        events.BatchQuantityChanged(batch.reference, sku, command.qty, previous_quantity)
-    ]
-    held = list(
-        batch.allocations.select_related("line__order", "batch").order_by("allocated_at", "id")
-    )
-    released = domain.lines_to_release(
-        command.qty, [domain.HeldLine(allocation, allocation.line.quantity) for allocation in held]
-    )
-    if released:
-        allocations = [line.key for line in released]
-        recorded += _release(allocations)
-        _bump_version(product)
-        # Freed lines go back through the policy, the oldest allocation first.
-        recorded += _allocate_lines(
-            product, [allocation.line for allocation in reversed(allocations)]
-        )
+    _delete_allocations(released)
+    _save_allocations(decisions)
+    recorded = _saved(product, aggregate)
     return _record(recorded)
 
 
@@ -340,10 +359,8 @@ def _lines_by_sku(lines: Iterable[OrderLine]) -> dict[str, list[OrderLine]]:
 @_service
 def submit_order(command: commands.SubmitOrder) -> CommandResult:
     order = _lock_order(command.reference)
-    domain.check_can_submit(order.reference, order.status, order.lines.count())
-    order.status = Order.Status.SUBMITTED
+    order.status, recorded = domain.submit_order(order.reference, order.status, order.lines.count())
     order.save(update_fields=["status"])
-    recorded: list[events.Event] = [events.OrderSubmitted(order.reference)]
     unallocated = _lines_by_sku(
         order.lines.select_related("order").filter(allocation__isnull=True).order_by("product_id")
     )
@@ -356,10 +373,8 @@ def submit_order(command: commands.SubmitOrder) -> CommandResult:
 @_service
 def cancel_order(command: commands.CancelOrder) -> CommandResult:
     order = _lock_order(command.reference)
-    domain.check_accepts_commands(order.reference, order.status)
-    order.status = Order.Status.CANCELLED
+    order.status, recorded = domain.cancel_order(order.reference, order.status)
     order.save(update_fields=["status"])
-    recorded: list[events.Event] = [events.OrderCancelled(order.reference)]
     skus = order.lines.values_list("product_id", flat=True)
     products = _lock_products(skus)
     # Read the allocations only once their products are locked: they cannot move now.
@@ -368,9 +383,11 @@ def cancel_order(command: commands.CancelOrder) -> CommandResult:
         .select_related("line__order", "batch")
         .order_by("line__product_id")
     )
-    recorded += _release(allocations)
-    for sku in sorted({allocation.line.product_id for allocation in allocations}):
-        _bump_version(products[sku])
+    by_sku: dict[str, list[Allocation]] = defaultdict(list)
+    for allocation in allocations:
+        by_sku[allocation.line.product_id].append(allocation)
+    for sku in sorted(by_sku):
+        recorded += _release(products[sku], by_sku[sku])
     return _record(recorded, reference=order.reference)
 
 
@@ -432,10 +449,7 @@ def deallocate(command: commands.Deallocate) -> CommandResult:
         )
     product = _lock_products([command.sku])[command.sku]
     allocations = list(Allocation.objects.filter(line=line).select_related("line__order", "batch"))
-    recorded = _release(allocations)
-    if allocations:
-        _bump_version(product)
-    return _record(recorded, reference=order.reference)
+    return _record(_release(product, allocations), reference=order.reference)
 
 
 HANDLERS: dict[type[commands.Command], Callable[..., CommandResult]] = {

@@ -18,7 +18,9 @@ from orders_write.domain import (
     InvalidInput,
     InvalidQuantity,
     InvalidSku,
+    Product,
     allocate_lines,
+    cancel_order,
     check_accepts_commands,
     check_can_submit,
     check_distinct_skus,
@@ -30,6 +32,15 @@ from orders_write.domain import (
     check_text,
     choose_batch,
     lines_to_release,
+    submit_order,
+)
+from orders_write.events import (
+    Allocated,
+    BatchQuantityChanged,
+    Deallocated,
+    OrderCancelled,
+    OrderSubmitted,
+    OutOfStock,
 )
 
 TODAY = datetime.date(2024, 5, 1)
@@ -566,3 +577,117 @@ def test_an_order_that_is_not_cancelled_accepts_commands(status):
 def test_refuses_a_key_with_unicode_control_characters(value):
     with pytest.raises(InvalidInput, match=r"^SKU must not contain control characters$"):
         check_key(value, what="SKU", field="sku")
+
+
+# --- the events each decision implies ----------------------------------------------
+
+
+def line(orderid: str, quantity: int, batchref: str = "") -> HeldLine:
+    return HeldLine(key=orderid, quantity=quantity, orderid=orderid, batchref=batchref)
+
+
+def test_allocating_records_allocated_and_increments_the_version():
+    product = Product("LAMP", [batch("ship", eta=LATER), batch("warehouse")], version=3)
+
+    decisions = product.allocate([line("o1", 10)])
+
+    assert [(held.orderid, chosen.reference) for held, chosen in decisions] == [("o1", "warehouse")]
+    assert product.events == [Allocated("o1", "LAMP", 10, "warehouse")]
+    assert product.version == 4
+    assert {each.reference: each.allocated_quantity for each in product.batches} == {
+        "ship": 0,
+        "warehouse": 10,
+    }
+
+
+def test_allocating_several_lines_increments_the_version_once():
+    product = Product("LAMP", [batch("warehouse", purchased=5)])
+
+    product.allocate([line("o1", 3), line("o2", 2)])
+
+    assert product.events == [
+        Allocated("o1", "LAMP", 3, "warehouse"),
+        Allocated("o2", "LAMP", 2, "warehouse"),
+    ]
+    assert product.version == 1
+
+
+def test_a_line_that_fits_nowhere_records_out_of_stock_and_keeps_the_version():
+    product = Product("LAMP", [batch("warehouse", purchased=5)])
+
+    decisions = product.allocate([line("o1", 6)])
+
+    assert decisions[0][1] is None
+    assert product.events == [OutOfStock("LAMP", "o1", 6)]
+    assert product.version == 0
+
+
+def test_releasing_records_deallocated_and_increments_the_version_once():
+    product = Product("LAMP", [batch("warehouse", allocated=5)], version=2)
+
+    product.release([line("o1", 3, "warehouse"), line("o2", 2, "warehouse")])
+
+    assert product.events == [
+        Deallocated("o1", "LAMP", 3, "warehouse"),
+        Deallocated("o2", "LAMP", 2, "warehouse"),
+    ]
+    assert product.version == 3
+    assert product.batches[0].allocated_quantity == 0
+
+
+def test_releasing_nothing_records_nothing():
+    product = Product("LAMP", [batch("warehouse")])
+
+    product.release([])
+
+    assert (product.events, product.version) == ([], 0)
+
+
+def test_a_batch_quantity_that_still_fits_records_only_the_change():
+    product = Product("LAMP", [batch("warehouse", purchased=10, allocated=4)])
+
+    released, decisions = product.change_batch_quantity(
+        "warehouse", 4, [line("o1", 4, "warehouse")]
+    )
+
+    assert (released, decisions) == ([], [])
+    assert product.events == [BatchQuantityChanged("warehouse", "LAMP", 4, 10)]
+    assert product.version == 0
+
+
+def test_reducing_a_batch_releases_its_newest_lines_and_allocates_them_again():
+    product = Product(
+        "LAMP", [batch("warehouse", purchased=10, allocated=9), batch("ship", eta=LATER)]
+    )
+    held = [line("o1", 4, "warehouse"), line("o2", 3, "warehouse"), line("o3", 2, "warehouse")]
+
+    released, decisions = product.change_batch_quantity("warehouse", 5, held)
+
+    assert [each.orderid for each in released] == ["o3", "o2"]
+    # Freed lines go back through the policy, the oldest allocation first; beside o1 the
+    # warehouse keeps 1, so both go to the ship.
+    assert product.events == [
+        BatchQuantityChanged("warehouse", "LAMP", 5, 10),
+        Deallocated("o3", "LAMP", 2, "warehouse"),
+        Deallocated("o2", "LAMP", 3, "warehouse"),
+        Allocated("o2", "LAMP", 3, "ship"),
+        Allocated("o3", "LAMP", 2, "ship"),
+    ]
+    assert [(each.orderid, chosen.reference) for each, chosen in decisions] == [
+        ("o2", "ship"),
+        ("o3", "ship"),
+    ]
+    assert product.version == 2  # once released, once allocated again
+
+
+def test_submitting_an_order_implies_order_submitted():
+    assert submit_order("o1", PENDING, line_count=2) == (SUBMITTED, [OrderSubmitted("o1")])
+
+
+def test_cancelling_an_order_implies_order_cancelled():
+    assert cancel_order("o1", SUBMITTED) == (CANCELLED, [OrderCancelled("o1")])
+
+
+def test_cancelling_a_cancelled_order_is_refused():
+    with pytest.raises(InvalidInput, match=r"^Order o1 is cancelled$"):
+        cancel_order("o1", CANCELLED)
