@@ -7,9 +7,19 @@ import pytest
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import Group, User
+from django.test.utils import override_settings
 
 from orders_read import refresh
 from orders_read.read_models import READ_MODELS
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hasher():
+    """MD5 instead of PBKDF2 (Django's testing docs, "Speeding up the tests"): PBKDF2
+    costs a quarter of a second for every user a test makes. Servers that tests start in
+    subprocesses keep the real settings."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture(autouse=True)
