@@ -8,14 +8,15 @@ answers 200 with the form, the rule's message beside its field, and nothing writ
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
+from django.utils.encoding import escape_uri_path
 from django.views import View
 from django.views.generic import FormView
 
@@ -27,8 +28,27 @@ class SeeOther(HttpResponseRedirect):
     status_code = 303
 
 
-def redirect_after(result: services.CommandResult, url: str) -> SeeOther:
-    """303 to a read page, carrying the write's consistency token (before any #fragment)."""
+# What the read pages a form sends to ask of their user (orders_read.views).
+READ_PAGE_PERMISSIONS = {
+    "order": ("orders_read.view_ordersummary", "orders_read.view_orderlinerow"),
+    "stock": ("orders_read.view_productavailability", "orders_read.view_batchavailability"),
+}
+
+
+def _may_open(request: HttpRequest, url: str) -> bool:
+    try:
+        name = resolve(unquote(url.partition("#")[0].partition("?")[0])).url_name
+    except Resolver404:
+        return True
+    return request.user.has_perms(READ_PAGE_PERMISSIONS.get(name, ()))
+
+
+def redirect_after(request: HttpRequest, result: services.CommandResult, url: str) -> SeeOther:
+    """303 to the read page that shows the write, carrying its consistency token (before
+    any #fragment). A user who may not open that page (a clerk who is no viewer) goes
+    back to the form they used instead, where the success message shows too."""
+    if not _may_open(request, url):
+        url = escape_uri_path(request.path)
     path, hash_mark, fragment = url.partition("#")
     separator = "&" if "?" in path else "?"
     query = urlencode({"consistency": result.consistency_token})
@@ -61,7 +81,7 @@ class CommandFormView(PermissionRequiredMixin, FormView):
             return self.form_invalid(form)
         message, url = self.success(result, form.cleaned_data)
         messages.success(self.request, message)
-        return redirect_after(result, url)
+        return redirect_after(self.request, result, url)
 
 
 def stock_url(sku: str) -> str:
@@ -168,7 +188,7 @@ class PlaceOrderView(PermissionRequiredMixin, View):
             forms.show_refusal(error, form, filled)
             return self.render_form(form, lines)
         messages.success(request, f"Order {result.reference} placed.")
-        return redirect_after(result, order_url(result.reference))
+        return redirect_after(request, result, order_url(result.reference))
 
 
 def _with_one_more_line(data, lines) -> forms.LineFormSet:
@@ -211,4 +231,4 @@ class OrderActionView(PermissionRequiredMixin, View):
             return self.render_form(reference, form, status=status)
         done = domain.SUBMITTED if self.action == "submit" else domain.CANCELLED
         messages.success(request, f"Order {reference} {done}.")
-        return redirect_after(result, order_url(reference))
+        return redirect_after(request, result, order_url(reference))

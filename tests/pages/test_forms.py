@@ -3,7 +3,7 @@ consistency token and a success message) and its refusals (200, the form again w
 error beside the field and the input kept, nothing written); CSRF and permissions."""
 
 import re
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from django.test import Client
@@ -917,3 +917,45 @@ def test_html_in_a_refused_input_is_shown_as_text(staff):
     page = response.content.decode()
     assert hostile not in page
     assert errors_beside(response, "lines-0-sku") == [f"Invalid sku {hostile}"]
+
+
+@pytest.mark.parametrize(("path", "data"), WRITE_POSTS)
+def test_a_clerk_who_may_not_view_goes_back_to_the_form_with_the_success_message(
+    as_role, path, data
+):
+    """A clerk only (no viewer) may not open the read page a form sends to: 303 back
+    to the form instead, which answers 200 and shows what was done."""
+    arrange_every_form()
+    clerk = as_role("clerk")
+
+    response = clerk.post(path, data)
+
+    assert response.status_code == 303
+    location = response["Location"]
+    assert urlsplit(location).path == path
+    assert "consistency" in parse_qs(urlsplit(location).query)
+    page = clerk.get(location)
+    assert page.status_code == 200
+    assert len(shown_messages(page)) == 1
+
+
+@pytest.mark.parametrize("key", ["b?1", "b/1 %"])
+def test_a_clerk_who_may_not_view_goes_back_to_a_form_whose_url_holds_a_key(as_role, key):
+    add_batch(key, "LAMP", 5)
+    clerk = as_role("clerk")
+    path = f"/batches/{quote(key, safe='/')}/quantity/"
+
+    response = clerk.post(path, {"qty": "3"})
+
+    assert response.status_code == 303
+    page = clerk.get(response["Location"])
+    assert page.status_code == 200
+    assert shown_messages(page) == [f"Batch {key} now holds 3."]
+
+
+def test_staff_who_may_view_still_go_to_the_read_page(staff):
+    arrange_every_form()
+
+    response = staff.post("/batches/b1/quantity/", {"qty": "3"})
+
+    assert urlsplit(response["Location"]).path == "/stock/"
