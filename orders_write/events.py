@@ -20,6 +20,10 @@ from django.dispatch import Signal
 event_committed = Signal()
 # kwargs: events (a tuple), transaction_id
 events_committed = Signal()
+# Rows were bulk-loaded around the services (seed_demo), so no event tells of them:
+# receivers rebuild what they derive from the tables, and may return a list of what
+# they did. kwargs: load (what was loaded)
+bulk_loaded = Signal()
 
 _TOKEN_PREFIX = "qm1-"
 

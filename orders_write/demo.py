@@ -2,9 +2,9 @@
 
 The catalogue goes through the write side's services. Orders are bulk-loaded with
 COPY in one transaction (a thread writes the next chunk while PostgreSQL loads one),
-allocated in memory by the domain's own policy (``domain.preference`` and
-``BatchStock.can_hold``, as ``choose_batch`` uses them), and the read models rebuilt
-afterwards: one service call per order would take hours. Seeding again adds only the
+allocated in memory by the domain's own ``choose_batch``, and ``events.bulk_loaded``
+sent afterwards, on which the read side rebuilds its models: one service call per
+order would take hours. Seeding again adds only the
 orders that are missing. A big load drops the tables' indexes and foreign keys
 and builds them again at the end.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import io
-import queue
 import random
 import secrets
 import time
@@ -28,9 +27,7 @@ from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.utils import timezone
 
-from orders_read import refresh
-from orders_read.read_models import READ_MODELS
-from orders_write import commands, domain, services
+from orders_write import commands, domain, events, services
 from orders_write.models import Batch, Product
 
 DEMO_USERNAME = "demo"
@@ -45,7 +42,6 @@ BULK_LOAD_MINIMUM = 50_000
 # million keys at a million orders) and hash joins stay in memory.
 BULK_LOAD_MAINTENANCE_MEMORY = "512MB"
 BULK_LOAD_WORK_MEMORY = "256MB"
-REBUILD_CONNECTIONS = 2  # read models rebuilt at once
 
 NAMED_PRODUCTS = [
     ("RED-CHAIR", "Red chair", "49.90"),
@@ -112,9 +108,10 @@ def demo_order_reference(number: int) -> str:
 
 @dataclass
 class _Stock:
-    """Each SKU's batches with what is still available, in allocation preference order."""
+    """Each SKU's batches with what is still available, as the policy sees them."""
 
-    batches: dict[str, list[list]]  # sku -> [[BatchStock, batch id], ...]
+    batches: dict[str, dict[str, domain.BatchStock]]  # sku -> reference -> stock
+    batch_ids: dict[str, int]  # reference -> id
 
     @classmethod
     def load(cls) -> _Stock:
@@ -123,24 +120,27 @@ class _Stock:
         batches = Batch.objects.values_list(
             "id", "reference", "product_id", "purchased_quantity", "allocated_quantity", "eta"
         )
-        stock: dict[str, list] = {}
+        stock: dict[str, dict[str, domain.BatchStock]] = {}
+        batch_ids = {}
         for batch_id, ref, sku, purchased, allocated, eta in batches:
-            entry = [domain.BatchStock(ref, purchased, allocated, eta), batch_id]
-            stock.setdefault(sku, []).append(entry)
-        for entries in stock.values():
-            entries.sort(key=lambda entry: domain.preference(entry[0]))
-        return cls(stock)
+            stock.setdefault(sku, {})[ref] = domain.BatchStock(ref, purchased, allocated, eta)
+            batch_ids[ref] = batch_id
+        return cls(stock, batch_ids)
 
     def allocate(self, sku: str, quantity: int) -> int | None:
         """The id of the batch the policy gives ``quantity`` of ``sku`` to, or None."""
-        entries = self.batches.get(sku, ())
-        for entry in entries:
-            if entry[0].can_hold(quantity):
-                entry[0] = entry[0].with_allocated(quantity)
-                if not entry[0].available_quantity:
-                    entries.remove(entry)  # full: the policy can never choose it again
-                return entry[1]
-        return None
+        batches = self.batches.get(sku)
+        if not batches:
+            return None
+        chosen = domain.choose_batch(batches.values(), quantity)
+        if chosen is None:
+            return None
+        chosen = chosen.with_allocated(quantity)
+        if chosen.available_quantity:
+            batches[chosen.reference] = chosen
+        else:
+            del batches[chosen.reference]  # full: the policy can never choose it again
+        return self.batch_ids[chosen.reference]
 
 
 def _reserve_ids(cursor, table: str, count: int) -> int:
@@ -228,7 +228,11 @@ class _OrderWriter:
         for number, line_count in zip(numbers, line_counts, strict=True):
             fate = random_fraction()
             submitted = fate < 0.8
-            status = "submitted" if submitted else ("pending" if fate < 0.9 else "cancelled")
+            status = (
+                domain.SUBMITTED
+                if submitted
+                else (domain.PENDING if fate < 0.9 else domain.CANCELLED)
+            )
             order_key = f"\t{order_id}"
             orders.append(
                 f"{order_id}\t{ORDER_PREFIX}{number:07d}"
@@ -455,38 +459,14 @@ def _load_next(cursor, waiting: deque, progress, lines: int, allocations: int) -
     return lines + chunk.line_count, allocations + chunk.allocation_count
 
 
-def rebuild_read_models() -> list[refresh.RefreshOutcome]:
-    """Rebuild every unit from scratch, on REBUILD_CONNECTIONS connections at once.
-
-    Each rebuild already uses PostgreSQL's parallel workers, so this pays only when
-    the two cores are shared with other work: at a million orders it measured 28.7 s
-    against 38.7-43.6 s one at a time with the load average at 3.3-4.7, but 34.6 s
-    against 30.8-31.5 s at 2. Units are taken in ``READ_MODELS`` order by whichever
-    connection is free; the outcomes come back in that order too.
-    """
-    names = list(READ_MODELS)
-    todo: queue.SimpleQueue[str] = queue.SimpleQueue()
-    for name in names:
-        todo.put(name)
-
-    def rebuild_some() -> list[refresh.RefreshOutcome]:
-        try:
-            # rebuilds.rebuild_base gives each rebuild enough memory to sort in RAM.
-            outcomes = []
-            while True:
-                try:
-                    name = todo.get_nowait()
-                except queue.Empty:
-                    return outcomes
-                # An operator's bulk load: no time limit, unlike a refresh in a request.
-                outcomes += refresh.refresh([name], full=True, timeout=0)
-        finally:
-            connection.close()  # this thread's own connection
-
-    with ThreadPoolExecutor(REBUILD_CONNECTIONS, thread_name_prefix="seed-rebuild") as pool:
-        results = [pool.submit(rebuild_some) for _ in range(REBUILD_CONNECTIONS)]
-    outcomes = [outcome for result in results for outcome in result.result()]
-    return sorted(outcomes, key=lambda outcome: names.index(outcome.unit))
+def announce(load: OrderLoad) -> list[object]:
+    """Send ``events.bulk_loaded`` for orders loaded around the services (on which the
+    read side rebuilds its models); returns what each receiver reported, in order."""
+    return [
+        item
+        for _, reported in events.bulk_loaded.send(sender=OrderLoad, load=load)
+        for item in reported or ()
+    ]
 
 
 def reset_demo_user() -> tuple[str, str]:

@@ -5,7 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from orders_read import demo
+from orders_write import demo
 
 
 class Command(BaseCommand):
@@ -37,7 +37,7 @@ class Command(BaseCommand):
                 f" {rebuilt}tables analysed in {load.indexing_seconds:.1f} s."
             )
             started = time.monotonic()
-            for outcome in demo.rebuild_read_models():
+            for outcome in demo.announce(load):
                 self.stdout.write(str(outcome))
             self.stdout.write(f"Read models rebuilt in {time.monotonic() - started:.1f} s.")
         self.stdout.write(f"{load.created} new demo orders ({orders} wanted).")
