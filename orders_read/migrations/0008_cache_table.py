@@ -1,5 +1,7 @@
-"""The database cache table (settings.CACHES), shared by every process."""
+"""The database cache table (settings.CACHES), shared by every process: it counts the
+failed logins that the login throttle limits. Its name is the cache's LOCATION."""
 
+from django.conf import settings
 from django.core.management import call_command
 from django.db import migrations
 
@@ -9,7 +11,8 @@ def create_cache_table(apps, schema_editor):
 
 
 def drop_cache_table(apps, schema_editor):
-    schema_editor.execute("DROP TABLE IF EXISTS quartermaster_cache")
+    table = schema_editor.quote_name(settings.CACHES["default"]["LOCATION"])
+    schema_editor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 class Migration(migrations.Migration):
