@@ -660,7 +660,7 @@ def read_your_writes(client_factory: Callable[[], Client], writes: list[tuple[st
 def measure(orders: int) -> dict:
     started = time.monotonic()
     url = fresh_database_url(DATABASE)
-    from config.restframework import Pagination  # Django is set up by now
+    from config.http.restframework import Pagination  # Django is set up by now
 
     page_size = Pagination.page_size
     environment = {

@@ -10,7 +10,7 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 accesslog = "-"
 forwarded_allow_ips = "127.0.0.1"
-# Limits on a request's head a little above config.middleware's, so that Django answers
+# Limits on a request's head a little above config.http.middleware's, so that Django answers
 # a URL or header that is too long; importing them also makes gunicorn's own answer to
 # anything longer JSON with a message (config/gunicorn_limits.py).
 from config.gunicorn_limits import (  # noqa: E402, F401

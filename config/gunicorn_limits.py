@@ -3,7 +3,7 @@ with a ``message`` (the API's shape) instead of its own HTML page.
 
 For config/gunicorn.py to import (``from config.gunicorn_limits import
 limit_request_field_size, limit_request_fields, limit_request_line``): importing this
-module installs the JSON answer. The limits sit above config.middleware's, so that a URL
+module installs the JSON answer. The limits sit above config.http.middleware's, so that a URL
 or header a little too long reaches Django and gets its answer (a page for the staff's
 pages); only a longer one gets gunicorn's.
 """

@@ -53,7 +53,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First: a request with an over-long URL or header is refused before anything reads it.
-    "config.middleware.RequestLimitsMiddleware",
+    "config.http.middleware.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -100,7 +100,7 @@ DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Django's ModelBackend, with a user's permissions read in one query.
-AUTHENTICATION_BACKENDS = ["config.authentication.ModelBackend"]
+AUTHENTICATION_BACKENDS = ["config.http.authentication.ModelBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -120,16 +120,16 @@ CACHES = {
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes an anonymous request a 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "config.authentication.TokenAuthentication",
+        "config.http.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["config.restframework.HasRequiredPermissions"],
-    "DEFAULT_PARSER_CLASSES": ["config.restframework.JSONParser"],
+    "DEFAULT_PERMISSION_CLASSES": ["config.http.restframework.HasRequiredPermissions"],
+    "DEFAULT_PARSER_CLASSES": ["config.http.restframework.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "config.restframework.Pagination",
-    "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
-    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "config.http.restframework.Pagination",
+    "DEFAULT_SCHEMA_CLASS": "config.http.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "config.http.api.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"failed_login": env.str("FAILED_LOGIN_RATE", default="5/min")},
     # Proxies in front of the app: 0 trusts no X-Forwarded-For, so that a client cannot
     # pick the address its failed logins are counted under.
@@ -149,7 +149,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "DEFAULT_GENERATOR_CLASS": "config.schema.SchemaGenerator",
+    "DEFAULT_GENERATOR_CLASS": "config.http.schema.SchemaGenerator",
 }
 
 LOGIN_URL = "/accounts/login/"

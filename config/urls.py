@@ -6,9 +6,9 @@ from django.urls import URLPattern, include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-import config.converters  # noqa: F401 (registers <key:>)
-from config.api import TokenView, api_not_found, by_method
-from config.views import LoginView
+import config.http.converters  # noqa: F401 (registers <key:>)
+from config.http.api import TokenView, api_not_found, by_method
+from config.http.views import LoginView
 from orders_read import api as read_api
 from orders_write import api as write_api
 

@@ -13,7 +13,7 @@ from rest_framework import exceptions, generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import error_responses
+from config.http.api import error_responses
 from orders_read import queries
 from orders_read.filters import OrderFilter, ProductFilter
 from orders_read.freshness import InvalidToken

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection
 
-from config.prepared import Statement
+from config.http.prepared import Statement
 from orders_read.read_models import READ_MODELS
 from orders_read.refresh import REFRESHED_CHANNEL
 from orders_write.events import transaction_id_from_token

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from django.db.models import F, QuerySet
 from django.db.models.functions import Now
 
-from config.prepared import Statement
+from config.http.prepared import Statement
 from orders_read import read_models, watcher
 from orders_read.filters import OrderFilter, ProductFilter
 from orders_read.freshness import Freshness, parse_token, units_behind, wait_for

@@ -2,7 +2,7 @@
 answers with the consistency token of the write (header ``X-Consistency-Token``).
 
 The rules themselves (positive quantities, known SKUs, ...) are the services'; a
-refused command comes back through config.api.exception_handler.
+refused command comes back through config.http.api.exception_handler.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import StrictSerializer, error_responses
-from config.schema import READ_THIS_WRITE, LinkedResponse, link
+from config.http.api import StrictSerializer, error_responses
+from config.http.schema import READ_THIS_WRITE, LinkedResponse, link
 from orders_write import commands, domain, services
 
 TOKEN_HEADER = OpenApiParameter(

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-import config.converters  # noqa: F401 (registers <key:>)
+import config.http.converters  # noqa: F401 (registers <key:>)
 from orders_write import views
 
 urlpatterns = [

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
-from config.authentication import ModelBackend, TokenAuthentication
+from config.http.authentication import ModelBackend, TokenAuthentication
 from tests.api.conftest import client_for
 from tests.api.test_permissions import NOT_PERMITTED
 from tests.conftest import make_user

@@ -6,7 +6,7 @@ from urllib.parse import quote, unquote
 import pytest
 from django.core.cache import cache
 
-from config.api import _first_message, _flatten
+from config.http.api import _first_message, _flatten
 from orders_write.models import Order
 from tests.write.conftest import add_batch, database_state
 

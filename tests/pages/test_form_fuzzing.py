@@ -157,7 +157,7 @@ def post_hostile(
         "accepted" if status in (302, 303) else f"refused {status}"
     ] += 1
     assert status < 500, response.content.decode()[:2000]
-    # 414: a hostile reference too long for a URL (config.middleware).
+    # 414: a hostile reference too long for a URL (config.http.middleware).
     assert status in (200, 302, 303, 400, 403, 404, 414), status
     assert_no_raw_markup(response, where=f"the answer to {form}")
     if status not in (302, 303):

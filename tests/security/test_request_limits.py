@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings
 
 from config import localdb
-from config.middleware import MAX_HEADER_LENGTH, MAX_URL_LENGTH
+from config.http.middleware import MAX_HEADER_LENGTH, MAX_URL_LENGTH
 from tests.api.conftest import client_for
 from tests.pages.conftest import browser_for
 from tests.pages.html import dom, text

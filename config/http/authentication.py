@@ -19,7 +19,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 
-from config.prepared import Statement
+from config.http.prepared import Statement
 
 
 @cache

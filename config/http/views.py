@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.utils.decorators import method_decorator
 
-from config.api import FailedLoginThrottle
+from config.http.api import FailedLoginThrottle
 
 
 @method_decorator(login_not_required, name="dispatch")

@@ -59,7 +59,8 @@ class AutoSchema(openapi.AutoSchema):
         return type(serializer).__qualname__.replace(".", "")
 
     def _map_serializer(self, serializer, direction, bypass_extensions=False):
-        from config.api import StrictSerializer  # config.api imports DRF, which imports this
+        # Imported here: config.http.api imports DRF, which imports this module.
+        from config.http.api import StrictSerializer
 
         schema = super()._map_serializer(serializer, direction, bypass_extensions)
         if direction == "request" and isinstance(force_instance(serializer), StrictSerializer):
