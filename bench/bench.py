@@ -35,13 +35,10 @@ from bench.harness import (
     PROJECT,
     Client,
     create_token_user,
-    free_port,
     fresh_database_url,
-    manage,
     start_server,
-    start_watcher,
-    stop,
 )
+from tests.processes import free_port, manage, start_watcher, stop
 
 DATABASE = "quartermaster_bench"
 BENCH_DIR = PROJECT / "bench"

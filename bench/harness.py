@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parents[1]
+from tests import processes
+from tests.processes import PROJECT, manage
 
 
 def _default_database() -> dict:
@@ -52,18 +49,6 @@ def fresh_database_url(name: str) -> str:
     return url_of({**database, "NAME": name})
 
 
-def manage(environment: dict, *args: str) -> str:
-    """Run ``manage.py args`` with ``environment``; its standard output."""
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=PROJECT,
-        env=environment,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-
-
 def shell(environment: dict, code: str) -> str:
     """Run Python ``code`` in ``manage.py shell``; the last word it printed."""
     return manage(environment, "shell", "-c", code).split()[-1]
@@ -82,70 +67,12 @@ def create_token_user(environment: dict, username: str) -> str:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_watcher(environment: dict, *, interval: float = 5) -> subprocess.Popen:
-    """`refresh_views --watch`: the read side's refresher in async mode."""
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "refresh_views", "--watch", "--interval", f"{interval:g}"],
-        cwd=PROJECT,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-    )
-
-
 def start_server(environment: dict, port: int, *, workers: int = 2) -> subprocess.Popen:
     """gunicorn serving the project on 127.0.0.1:``port``, with the threads per worker
     `make run` gives it (config/gunicorn.py); returns once it answers."""
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "--workers",
-            str(workers),
-            "--threads",
-            environment.get("GUNICORN_THREADS", "4"),
-            "--bind",
-            f"127.0.0.1:{port}",
-        ],
-        cwd=PROJECT,
-        env=environment,
-        stderr=subprocess.DEVNULL,
+    return processes.start_server(
+        environment, port, workers=workers, threads=int(environment.get("GUNICORN_THREADS", "4"))
     )
-    try:
-        _wait_until_serving(server, f"http://127.0.0.1:{port}/accounts/login/")
-    except BaseException:
-        stop(server)
-        raise
-    return server
-
-
-def _wait_until_serving(server: subprocess.Popen, url: str, *, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=10)
-            return
-        except urllib.error.HTTPError:
-            return  # it answers: serving
-        except OSError:  # refused, reset or timed out: not yet
-            if server.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with status {server.returncode}") from None
-            time.sleep(0.1)
-    raise RuntimeError(f"gunicorn did not answer within {seconds:g} s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM and wait: gunicorn and the watcher both shut down cleanly on it."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
 
 
 class Client:

@@ -22,14 +22,11 @@ from bench.harness import (
     PROJECT,
     Client,
     create_token_user,
-    free_port,
     fresh_database_url,
-    manage,
     shell,
     start_server,
-    start_watcher,
-    stop,
 )
+from tests.processes import free_port, manage, start_watcher, stop
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
 CLIENTS = int(os.environ.get("SOAK_CLIENTS", "8"))

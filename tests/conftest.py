@@ -1,16 +1,14 @@
 """Fixtures shared by every test layer."""
 
-import importlib
 import os
 
 import pytest
-from django.apps import apps
 from django.conf import settings
-from django.contrib.auth.models import Group, User
 from django.test.utils import override_settings
 
 from orders_read import refresh
 from orders_read.read_models import READ_MODELS
+from tests.factories import create_staff_groups
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -45,19 +43,5 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 @pytest.fixture
 def staff_groups(transactional_db):
     """The groups the migration makes (a transactional test's flush removes them)."""
-    migration = importlib.import_module("orders_read.migrations.0007_staff_groups")
-    migration.create_groups(apps, None)
+    create_staff_groups()
     refresh.refresh(READ_MODELS, full=True)
-
-
-def make_user(role: str) -> User:
-    """A user for ``role``: nobody (no group), viewer, clerk, staff (both), superuser."""
-    user = User.objects.create_user(
-        username=f"{role}-user",
-        password="a long test password",
-        is_superuser=role == "superuser",
-        is_staff=role == "superuser",
-    )
-    groups = {"viewer": ["viewers"], "clerk": ["clerks"], "staff": ["clerks", "viewers"]}
-    user.groups.set(Group.objects.filter(name__in=groups.get(role, [])))
-    return user

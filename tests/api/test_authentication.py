@@ -9,9 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
 from config.http.authentication import ModelBackend, TokenAuthentication
-from tests.api.conftest import client_for
-from tests.api.test_permissions import NOT_PERMITTED
-from tests.conftest import make_user
+from tests.factories import NOT_PERMITTED, client_for, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,8 @@ from django.core.cache import cache
 
 from config.http.api import _first_message, _flatten
 from orders_write.models import Order
-from tests.write.conftest import add_batch, database_state
+from tests.database import database_state
+from tests.factories import add_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

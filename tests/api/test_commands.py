@@ -5,7 +5,8 @@ import datetime
 import pytest
 
 from orders_write.models import Allocation, Batch, Order, Product
-from tests.write.conftest import TOMORROW, add_batch, database_state, place
+from tests.database import database_state
+from tests.factories import TOMORROW, add_batch, place
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

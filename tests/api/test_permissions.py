@@ -12,15 +12,13 @@ from rest_framework.test import APIClient
 
 from orders_write import commands, services
 from orders_write.models import Event, Product
-from tests.api.conftest import ROLES
-from tests.conftest import make_user
-from tests.write.conftest import add_batch, database_state, place
+from tests.database import database_state
+from tests.factories import NOT_PERMITTED, ROLES, add_batch, make_user, place
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PASSWORD = "a long test password"  # make_user's
 NOT_AUTHENTICATED = "Authentication credentials were not provided."
-NOT_PERMITTED = "You do not have permission to perform this action."
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from django.utils.dateparse import parse_datetime
 
 from orders_read.models import WatcherState
 from orders_write import commands, services
-from tests.write.conftest import TOMORROW, add_batch, place
+from tests.factories import TOMORROW, add_batch, place
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -43,8 +43,8 @@ from config.wsgi import application
 from orders_read import refresh
 from orders_read.read_models import READ_MODELS
 from orders_write import commands, services
-from tests.conftest import make_user
-from tests.write.conftest import add_batch, empty_write_tables, place
+from tests.database import empty_write_tables
+from tests.factories import add_batch, make_user, place
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

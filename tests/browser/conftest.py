@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.conftest import make_user
+from tests.factories import make_user
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
 # for their arrangements are still plain synchronous calls.

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.write.conftest import TOMORROW, add_batch
+from tests.factories import TOMORROW, add_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

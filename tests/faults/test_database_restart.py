@@ -3,7 +3,6 @@ of the test's own (pgserver), with the watcher running throughout."""
 
 import os
 import subprocess
-import sys
 import threading
 import warnings
 from urllib.parse import quote
@@ -12,8 +11,8 @@ import psycopg2
 import pytest
 
 from orders_read.read_models import READ_MODELS
-from tests.read.test_refresh import wait_until
-from tests.read.test_watcher import PROJECT
+from tests import processes
+from tests.waiting import wait_until
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -50,26 +49,11 @@ def test_no_committed_write_is_lost_and_the_watcher_repairs_after_a_restart(own_
     environment.pop("TEST_DB_SUFFIX", None)
 
     def manage(*args: str) -> str:
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=PROJECT,
-            env=environment,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        ).stdout
+        return processes.manage(environment, *args, timeout=180)
 
     manage("migrate", "--noinput", "-v0")
     manage("refresh_views")
-    watcher = subprocess.Popen(
-        [sys.executable, "manage.py", "refresh_views", "--watch", "--interval", "1"],
-        cwd=PROJECT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    watcher = processes.start_watcher(environment, interval=1, stdout=subprocess.PIPE)
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(watcher.stdout), daemon=True).start()
     try:

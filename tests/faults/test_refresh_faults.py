@@ -7,9 +7,10 @@ from django.db import connection
 from orders_read import queries, refresh, verification
 from orders_read.models import RefreshState
 from orders_write import commands, services
-from tests.read.test_refresh import hold_view_lock, run_threads, wait_until
-from tests.read.test_watcher import Watcher
-from tests.write.conftest import add_batch
+from tests.database import hold_view_lock, run_threads
+from tests.factories import add_batch
+from tests.processes import Watcher
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

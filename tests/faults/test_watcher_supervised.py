@@ -4,20 +4,22 @@ models match the write tables without restarting the application."""
 
 import os
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from rest_framework.authtoken.models import Token
 
 from orders_read import queries, verification
-from tests.conftest import make_user
-from tests.faults.test_worker_killed import _answers, free_port, post
-from tests.read.test_refresh import wait_until
-from tests.read.test_watcher import PROJECT, database_url, terminate_watcher_connections
-from tests.write.conftest import add_batch
+from tests.factories import add_batch, make_user
+from tests.processes import (
+    answers,
+    environment,
+    free_port,
+    post,
+    start_supervisord,
+    stop,
+    terminate_watcher_connections,
+)
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,38 +28,23 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def application(staff_groups, tmp_path):
     """What `make run` serves: supervisord running gunicorn and the watcher."""
     port = free_port()
-    environment = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "SECRET_KEY": settings.SECRET_KEY,
-        "READ_MODEL_REFRESH": "async",
-        "READ_MODEL_MAX_WAIT": "20",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "1",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
-    log = tmp_path / "supervisord.log"
-    process = subprocess.Popen(
-        [
-            Path(sys.executable).parent / "supervisord",
-            "--configuration",
-            "config/supervisord.conf",
-            "--pidfile",
-            tmp_path / "supervisord.pid",
-        ],
-        cwd=PROJECT,
-        env=environment,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
+    process = start_supervisord(
+        environment(
+            READ_MODEL_REFRESH="async",
+            READ_MODEL_MAX_WAIT="20",
+            PORT=str(port),
+            WEB_CONCURRENCY="1",
+        ),
+        tmp_path,
     )
+    log = tmp_path / "supervisord.log"
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _answers(base), timeout=60, what="gunicorn to serve")
+        wait_until(lambda: answers(base + "/api/schema/"), timeout=60, what="gunicorn to serve")
         wait_until(lambda: _running_watcher() is not None, timeout=60, what="a watcher")
         yield base, log
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+        stop(process)
 
 
 def _running_watcher() -> int | None:

@@ -1,89 +1,38 @@
 """A gunicorn worker killed in the middle of a command: nothing half-written is visible,
 nothing committed is lost, and the server goes on serving."""
 
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import urllib.error
 import urllib.request
 
 import psutil
 import pytest
-from django.conf import settings
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from orders_read import refresh, verification
 from orders_read.read_models import READ_MODELS
 from orders_write.models import Event, Order
-from tests.conftest import make_user
-from tests.read.test_refresh import other_connection, wait_until
-from tests.read.test_watcher import PROJECT, database_url
-from tests.write.conftest import add_batch
+from tests.database import other_connection
+from tests.factories import add_batch, make_user
+from tests.processes import answers, environment, free_port, post, start_server, stop
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
 def server(staff_groups):
     port = free_port()
-    environment = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "SECRET_KEY": settings.SECRET_KEY,
-        "READ_MODEL_REFRESH": "sync",
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "--workers",
-            "1",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--graceful-timeout",
-            "5",
-        ],
-        cwd=PROJECT,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    process = start_server(
+        environment(READ_MODEL_REFRESH="sync"),
+        port,
+        workers=1,
+        options=("--graceful-timeout", "5"),
+        ready_path="/api/schema/",
     )
-    base = f"http://127.0.0.1:{port}"
-    wait_until(lambda: _answers(base), timeout=60, what="gunicorn to serve")
-    yield base, process
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
-
-
-def _answers(base: str) -> bool:
-    try:
-        urllib.request.urlopen(base + "/api/schema/", timeout=2)
-    except (urllib.error.URLError, ConnectionError):
-        return False
-    return True
-
-
-def post(base: str, path: str, body: dict, token: str, *, timeout: float = 30):
-    request = urllib.request.Request(
-        base + path,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
-        method="POST",
-    )
-    return urllib.request.urlopen(request, timeout=timeout)
+    yield f"http://127.0.0.1:{port}", process
+    stop(process, timeout=30)
 
 
 def _command_waits_for_the_product() -> bool:
@@ -131,7 +80,7 @@ def test_a_worker_killed_during_a_command_leaves_nothing_half_written(server):
     assert Event.objects.count() == events_before
 
     # The master starts a new worker; the same command now goes through, once.
-    wait_until(lambda: _answers(base), timeout=60, what="a new worker")
+    wait_until(lambda: answers(base + "/api/schema/"), timeout=60, what="a new worker")
     answer = post(base, "/api/allocate", {"orderid": "doomed", "sku": "LAMP", "qty": 2}, token)
     assert answer.status == 202
     assert Order.objects.filter(reference="doomed").count() == 1

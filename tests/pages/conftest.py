@@ -2,22 +2,13 @@
 
 import pytest
 from django.contrib.auth.models import User
-from django.test import Client
 
-from tests.conftest import make_user
+from tests.factories import browser_for
 
 
 @pytest.fixture(autouse=True)
 def _staff_groups(staff_groups):
     pass
-
-
-def browser_for(role: str) -> Client:
-    """A client logged in (by session) as ``role``; "anonymous" stays logged out."""
-    client = Client()
-    if role != "anonymous":
-        client.force_login(make_user(role))
-    return client
 
 
 @pytest.fixture

@@ -15,16 +15,9 @@ from orders_read.models import (
 )
 from orders_write import commands, services
 from orders_write.models import Allocation, Batch, Event, Order, OrderLine, Product
+from tests.database import allocation_of, database_state, event_names, version
+from tests.factories import TOMORROW, add_batch, place
 from tests.pages.html import children, classes, dom, text, walk
-from tests.write.conftest import (
-    TOMORROW,
-    add_batch,
-    allocation_of,
-    database_state,
-    event_names,
-    place,
-    version,
-)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

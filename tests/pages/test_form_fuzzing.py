@@ -26,7 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orders_write import commands, services
-from tests.write.conftest import add_batch, database_state, empty_write_tables, place
+from tests.database import database_state, empty_write_tables
+from tests.factories import add_batch, place
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

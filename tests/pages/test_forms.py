@@ -11,7 +11,8 @@ from django.urls import URLResolver, get_resolver
 
 from orders_write import commands, domain, services
 from orders_write.models import Batch, Order, OrderLine, Product
-from tests.conftest import make_user
+from tests.database import allocation_of, database_state, event_names
+from tests.factories import TOMORROW, add_batch, make_user, place
 from tests.pages.html import (
     attribute,
     control,
@@ -23,14 +24,6 @@ from tests.pages.html import (
     text,
     value_of,
     walk,
-)
-from tests.write.conftest import (
-    TOMORROW,
-    add_batch,
-    allocation_of,
-    database_state,
-    event_names,
-    place,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,6 +12,7 @@ from orders_read import refresh
 from orders_read.models import RefreshState, WatcherState
 from orders_read.read_models import READ_MODELS
 from orders_write import commands, services
+from tests.factories import LATER, TOMORROW, add_batch, place
 from tests.pages.html import (
     attribute,
     children,
@@ -21,7 +22,6 @@ from tests.pages.html import (
     text,
     walk,
 )
-from tests.write.conftest import LATER, TOMORROW, add_batch, place
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,8 +14,9 @@ from orders_read import queries, rebuilds, refresh, verification
 from orders_read.models import BaseState, RefreshState
 from orders_read.read_models import READ_MODELS
 from orders_write import commands, services
-from tests.read.test_refresh import other_connection, wait_until
-from tests.write.conftest import add_batch, place
+from tests.database import other_connection
+from tests.factories import add_batch, place
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,7 +15,7 @@ from django.core.management.base import CommandError
 from orders_read.read_models import READ_MODELS
 from orders_write import commands, domain, services
 from orders_write.models import Allocation, Event
-from tests.write.conftest import TODAY, add_batch
+from tests.factories import TODAY, add_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

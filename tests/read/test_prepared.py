@@ -8,8 +8,8 @@ from django.test.utils import CaptureQueriesContext
 from orders_read import queries, rebuilds, refresh
 from orders_read.read_models import READ_MODELS
 from orders_write import commands, services
-from tests.read.test_refresh import run_threads
-from tests.write.conftest import add_batch
+from tests.database import run_threads
+from tests.factories import add_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,36 +12,15 @@ from orders_read import freshness, queries, refresh, verification
 from orders_read.models import RefreshState
 from orders_read.read_models import READ_MODELS
 from orders_write import commands, domain, services
-from tests.write.conftest import add_batch, place
+from tests.database import hold_view_lock, other_connection, run_threads
+from tests.factories import add_batch, place
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def refresh_counts() -> dict[str, int]:
     return dict(RefreshState.objects.values_list("unit", "refresh_count"))
-
-
-def wait_until(condition, *, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
-def other_connection():
-    """A second, raw connection to the test database (autocommit off)."""
-    return connection.get_new_connection(connection.get_connection_params())
-
-
-def hold_view_lock(view: str):
-    """Another session that holds the ACCESS EXCLUSIVE lock of the view's delta (which
-    every refresh rebuilds) until rolled back (materialized views cannot be LOCKed; a
-    plain REFRESH in an open transaction can)."""
-    blocker = other_connection()
-    with blocker.cursor() as cursor:
-        cursor.execute(f"REFRESH MATERIALIZED VIEW {READ_MODELS[view].delta}")
-    return blocker
 
 
 # --- once per view per transaction ---------------------------------------------------
@@ -139,19 +118,6 @@ class RefreshProbe:
                     self.running -= 1
 
         monkeypatch.setattr(refresh, "_refresh_once", probed)
-
-
-def run_threads(target, count):
-    def run():
-        try:
-            target()
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    return threads
 
 
 def test_requests_during_a_refresh_collapse_into_one_follow_up(monkeypatch):

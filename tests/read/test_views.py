@@ -15,7 +15,7 @@ from orders_read.models import (
     ProductAvailability,
 )
 from orders_write import commands, services
-from tests.write.conftest import LATER, TODAY, TOMORROW, add_batch, place
+from tests.factories import LATER, TODAY, TOMORROW, add_batch, place
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

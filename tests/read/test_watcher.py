@@ -1,69 +1,23 @@
 """Async mode: `refresh_views --watch` in a real subprocess keeps the read side fresh."""
 
 import datetime
-import os
 import socket
 import subprocess
 import sys
-import threading
-from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
-from config import localdb
 from orders_read import queries, rebuilds, verification
 from orders_read import watcher as watcher_module
 from orders_read.models import BaseState, WatcherState
 from orders_read.read_models import READ_MODELS
 from orders_write import commands, services
-from tests.read.test_refresh import wait_until
-from tests.write.conftest import add_batch
+from tests.factories import add_batch
+from tests.processes import Watcher, terminate_watcher_connections
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-PROJECT = Path(__file__).resolve().parents[2]
-
-
-def database_url() -> str:
-    """The test database as a DATABASE_URL, for a subprocess."""
-    return localdb.url_of(connection.settings_dict)
-
-
-class Watcher:
-    """`manage.py refresh_views --watch` as a subprocess, its output collected."""
-
-    def __init__(self, *, interval: float = 60):
-        environment = {
-            **os.environ,
-            "DATABASE_URL": database_url(),
-            "SECRET_KEY": settings.SECRET_KEY,
-            "READ_MODEL_REFRESH": "async",
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "refresh_views", "--watch", "--interval", str(interval)],
-            cwd=PROJECT,
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self.ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip())
-            if line.startswith("watching"):
-                self.ready.set()
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=30)
 
 
 @pytest.fixture
@@ -119,17 +73,6 @@ def test_the_watcher_stops_cleanly_on_sigterm(watcher):
 
     assert running.process.returncode == 0
     assert running.lines[-1] == "watcher stopped"
-
-
-def terminate_watcher_connections() -> int:
-    """Cut every database session of the watcher, as a restart or failover would."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE application_name = %s AND datname = current_database()",
-            [watcher_module.APPLICATION_NAME],
-        )
-        return cursor.fetchone()[0]
 
 
 def test_the_watcher_survives_losing_its_connections_and_catches_up(async_mode, watcher):

@@ -4,8 +4,7 @@ group, viewers, clerks, members of both, superusers."""
 import pytest
 
 from orders_write.models import Event
-from tests.pages.conftest import browser_for
-from tests.write.conftest import add_batch, place
+from tests.factories import add_batch, browser_for, place
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

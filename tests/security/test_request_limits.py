@@ -5,24 +5,16 @@ server's own HTML page; nothing written."""
 import http.client
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 
 from config import localdb
 from config.http.middleware import MAX_HEADER_LENGTH, MAX_URL_LENGTH
-from tests.api.conftest import client_for
-from tests.pages.conftest import browser_for
+from tests.database import database_state
+from tests.factories import add_batch, browser_for, client_for, place
 from tests.pages.html import dom, text
-from tests.write.conftest import add_batch, database_state, place
-
-PROJECT = Path(__file__).resolve().parents[2]
+from tests.processes import free_port, start_server, stop
 
 
 def url_of_length(prefix: str, length: int) -> str:
@@ -150,56 +142,24 @@ def test_an_over_long_header_on_a_page_is_a_page_that_says_so(staff):
 # --- gunicorn with config/gunicorn_limits.py -----------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def accepts_connections(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def gunicorn_port():
     """gunicorn serving the project with the limits config/gunicorn.py imports. No request
     here reaches the database: each is refused, or finds no API endpoint."""
     port = free_port()
-    environment = {
-        **os.environ,
-        "DATABASE_URL": localdb.url_of(settings.DATABASES["default"]),
-        "SECRET_KEY": settings.SECRET_KEY or "test",
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "--config",
-            "python:config.gunicorn_limits",
-            "--workers",
-            "1",
-            "--bind",
-            f"127.0.0.1:{port}",
-        ],
-        cwd=PROJECT,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    process = start_server(
+        {
+            **os.environ,
+            "DATABASE_URL": localdb.url_of(settings.DATABASES["default"]),
+            "SECRET_KEY": settings.SECRET_KEY or "test",
+        },
+        port,
+        workers=1,
+        options=("--config", "python:config.gunicorn_limits"),
+        ready_path="/api/nothing/",
     )
-    deadline = time.monotonic() + 60
-    while not accepts_connections(port):
-        assert process.poll() is None, "gunicorn exited"
-        assert time.monotonic() < deadline, "gunicorn did not start listening"
-        time.sleep(0.05)
     yield port
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
+    stop(process, timeout=30)
 
 
 def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, str, dict]:

@@ -9,7 +9,8 @@ from django.db import connection
 
 from orders_write import commands, services
 from orders_write.models import Allocation, Batch, Event, Product
-from tests.write.conftest import TOMORROW, add_batch, allocated_quantity, place
+from tests.database import allocated_quantity
+from tests.factories import TOMORROW, add_batch, place
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

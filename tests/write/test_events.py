@@ -4,7 +4,7 @@ import pytest
 from django.db import transaction
 
 from orders_write import commands, domain, events, services
-from tests.write.conftest import add_batch
+from tests.factories import add_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

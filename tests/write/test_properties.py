@@ -37,7 +37,8 @@ from hypothesis.stateful import (
 from orders_read import refresh, verification
 from orders_read.read_models import READ_MODELS
 from orders_write import commands, domain, events, services
-from tests.write.conftest import LATER, TODAY, TOMORROW, database_state, empty_write_tables
+from tests.database import database_state, empty_write_tables
+from tests.factories import LATER, TODAY, TOMORROW
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,16 +7,8 @@ import pytest
 
 from orders_write import commands, domain, services
 from orders_write.models import Batch, Event, Order, OrderLine, Product
-from tests.write.conftest import (
-    LATER,
-    TOMORROW,
-    add_batch,
-    allocated_quantity,
-    allocation_of,
-    event_names,
-    place,
-    version,
-)
+from tests.database import allocated_quantity, allocation_of, event_names, version
+from tests.factories import LATER, TOMORROW, add_batch, place
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,79 @@
+"""What the write tables hold, emptying them, and connections of a test's own: to prove
+a refused command wrote nothing, and to hold locks or write from other sessions."""
+
+import threading
+
+from django.db import connection
+
+from orders_read.read_models import READ_MODELS
+from orders_write.models import Allocation, Batch, Event, Order, OrderLine, Product
+
+WRITE_TABLES = (Product, Batch, Order, OrderLine, Allocation, Event)
+
+
+def allocation_of(orderid: str, sku: str) -> str | None:
+    """The batch reference holding the order's line for ``sku``, or None."""
+    return (
+        Allocation.objects.filter(line__order__reference=orderid, line__product_id=sku)
+        .values_list("batch__reference", flat=True)
+        .first()
+    )
+
+
+def allocated_quantity(batch_ref: str) -> int:
+    return sum(
+        Allocation.objects.filter(batch__reference=batch_ref).values_list(
+            "line__quantity", flat=True
+        )
+    )
+
+
+def version(sku: str) -> int:
+    return Product.objects.get(sku=sku).version
+
+
+def event_names() -> list[str]:
+    return list(Event.objects.order_by("id").values_list("name", flat=True))
+
+
+def empty_write_tables() -> None:
+    """Delete every row of the write tables, at once: the services commit, so a test that
+    starts over many times (a state machine's examples) cannot roll back instead."""
+    tables = ", ".join(connection.ops.quote_name(model._meta.db_table) for model in WRITE_TABLES)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {tables} CASCADE")
+
+
+def database_state() -> dict[str, list]:
+    """Every row of every write table, to prove a refused command wrote nothing."""
+    return {model.__name__: list(model.objects.order_by("pk").values()) for model in WRITE_TABLES}
+
+
+def other_connection():
+    """A second, raw connection to the test database (autocommit off)."""
+    return connection.get_new_connection(connection.get_connection_params())
+
+
+def hold_view_lock(view: str):
+    """Another session that holds the ACCESS EXCLUSIVE lock of the view's delta (which
+    every refresh rebuilds) until rolled back (materialized views cannot be LOCKed; a
+    plain REFRESH in an open transaction can)."""
+    blocker = other_connection()
+    with blocker.cursor() as cursor:
+        cursor.execute(f"REFRESH MATERIALIZED VIEW {READ_MODELS[view].delta}")
+    return blocker
+
+
+def run_threads(target, count: int) -> list[threading.Thread]:
+    """Start ``count`` threads running ``target``, each closing its own connection."""
+
+    def run():
+        try:
+            target()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads
