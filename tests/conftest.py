@@ -3,7 +3,9 @@
 import os
 
 import pytest
+from django.apps import apps
 from django.conf import settings
+from django.db.models.signals import post_migrate
 from django.test.utils import override_settings
 
 from orders_read import refresh
@@ -40,8 +42,28 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
         test["NAME"] = f"{test.get('NAME') or 'test_' + database['NAME']}_{suffix}"
 
 
+def _rebuild_read_models(**kwargs) -> None:
+    """Rebuild every read model from the write tables, as empty as a flush leaves them."""
+    outcomes = refresh.refresh(READ_MODELS, full=True)
+    failures = [str(outcome) for outcome in outcomes if outcome.error]
+    assert not failures, failures
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Every test starts from read models rebuilt on empty write tables: once here, then
+    after each transactional test's flush (which empties the tables only, not the views),
+    on the post_migrate signal the flush sends — as Django recreates the permissions.
+    A test in a transaction rolls back, so it leaves the views as it found them."""
+    with django_db_blocker.unblock():
+        _rebuild_read_models()
+    sender = apps.get_app_config("orders_read")
+    post_migrate.connect(_rebuild_read_models, sender=sender, dispatch_uid=__name__)
+    yield
+    post_migrate.disconnect(sender=sender, dispatch_uid=__name__)
+
+
 @pytest.fixture
-def staff_groups(transactional_db):
+def staff_groups(db):
     """The groups the migration makes (a transactional test's flush removes them)."""
     create_staff_groups()
-    refresh.refresh(READ_MODELS, full=True)
