@@ -11,7 +11,7 @@ from rest_framework.authtoken.models import Token
 from config.http.authentication import ModelBackend, TokenAuthentication
 from tests.factories import NOT_PERMITTED, client_for, make_user
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 INVALID = {"message": "Invalid token."}
 

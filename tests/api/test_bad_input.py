@@ -11,7 +11,10 @@ from orders_write.models import Order
 from tests.database import database_state
 from tests.factories import add_batch
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# In one transaction, rolled back: what a test writes is read back from the write tables.
+# Tests that read it from the read models, refreshed only after a commit, are marked
+# transaction=True.
+pytestmark = pytest.mark.django_db
 
 COMMAND_PATHS = [
     "/api/products",
@@ -153,6 +156,7 @@ def test_bad_prices_are_refused(api, price, message):
     assert response.json()["errors"]["price"] == [message]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_unicode_names_are_kept_exactly(api):
     name = "Ørsted ✓ 椅子 — \u200b"
     response = api.post("/api/products", {"sku": "ÜBER-1", "name": name}, format="json")
@@ -274,6 +278,7 @@ def test_json_nested_32_levels_deep_is_read_as_usual(api, batch):
     assert database_state() == before
 
 
+@pytest.mark.django_db(transaction=True)
 def test_brackets_inside_json_strings_do_not_count_as_nesting(api, batch):
     orderid = '[{"' * 50 + '\\"]'
 
@@ -406,6 +411,7 @@ REACHABLE_KEYS = [
 ]
 
 
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("key", REACHABLE_KEYS)
 def test_every_location_of_a_key_reads_what_was_written(api, batch, key):
     received = api.post("/api/batches", {"ref": key, "sku": key, "qty": 5}, format="json")

@@ -7,7 +7,7 @@ from django.test import Client
 
 from tests.factories import make_user
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 WRITE_PAGES = [
     "/admin/orders_write/product/",

@@ -6,7 +6,10 @@ import pytest
 from orders_write.models import Event
 from tests.factories import add_batch, browser_for, place
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# In one transaction, rolled back: what a test writes is read back from the write tables.
+# Tests that read it from the read models, refreshed only after a commit, are marked
+# transaction=True.
+pytestmark = pytest.mark.django_db
 
 READ_PAGES = ["/orders/", "/orders/o1/", "/stock/", "/read-models/"]
 WRITE_PAGES = [
@@ -41,6 +44,7 @@ def test_anonymous_users_are_sent_to_log_in(path):
     assert response["Location"] == f"/accounts/login/?next={path}"
 
 
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("role", EXPECTED)
 @pytest.mark.parametrize("path", READ_PAGES)
 def test_read_pages_need_the_viewers_permissions(role, path):
@@ -53,6 +57,7 @@ def test_write_pages_need_the_clerks_permissions(role, path):
     assert browser_for(role).get(path).status_code == EXPECTED[role][1]
 
 
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("role", ["anonymous", "nobody", "viewer"])
 @pytest.mark.parametrize(
     ("path", "form"),

@@ -34,7 +34,7 @@ def staff(staff_groups):
     return browser_for("staff")
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_an_api_url_over_the_limit_is_a_json_414_and_writes_nothing(api):
     add_batch("b1", "LAMP", 10)
     place("o1", ("LAMP", 1))
@@ -51,7 +51,7 @@ def test_an_api_url_over_the_limit_is_a_json_414_and_writes_nothing(api):
     assert database_state() == before
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_an_api_query_over_the_limit_is_a_json_414(api):
     response = api.get(url_of_length("/api/orders?search=", MAX_URL_LENGTH + 1))
 
@@ -59,7 +59,7 @@ def test_an_api_query_over_the_limit_is_a_json_414(api):
     assert response.json()["message"].startswith("The URL is too long")
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_an_api_url_at_the_limit_is_served(api):
     response = api.get(url_of_length("/api/orders?unused=", MAX_URL_LENGTH))
 
@@ -67,7 +67,7 @@ def test_an_api_url_at_the_limit_is_served(api):
     assert response.json()["count"] == 0
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_a_page_url_over_the_limit_is_a_page_that_says_so(staff):
     response = staff.get(url_of_length("/orders/?search=", MAX_URL_LENGTH + 1))
 
@@ -76,7 +76,7 @@ def test_a_page_url_over_the_limit_is_a_page_that_says_so(staff):
     assert "The URL is too long" in text(dom(response))
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_a_page_url_at_the_limit_is_served(staff):
     response = staff.get(url_of_length("/orders/?unused=", MAX_URL_LENGTH))
 
@@ -88,7 +88,7 @@ def header_of_length(name: str, length: int) -> str:
     return "v" * (length - len(name) - len(": "))
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_an_over_long_header_is_a_json_431_and_writes_nothing(api):
     add_batch("b1", "LAMP", 10)
     before = database_state()
@@ -109,7 +109,7 @@ def test_an_over_long_header_is_a_json_431_and_writes_nothing(api):
     assert database_state() == before
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_an_over_long_token_is_a_431_not_a_401():
     client = client_for("anonymous")
     value = header_of_length("Authorization", MAX_HEADER_LENGTH + 1)
@@ -120,7 +120,7 @@ def test_an_over_long_token_is_a_431_not_a_401():
     assert "Authorization" in response.json()["message"]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_a_header_at_the_limit_is_served(api):
     response = api.get(
         "/api/orders", HTTP_X_PADDING=header_of_length("X-Padding", MAX_HEADER_LENGTH)
@@ -129,7 +129,7 @@ def test_a_header_at_the_limit_is_served(api):
     assert response.status_code == 200
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_an_over_long_header_on_a_page_is_a_page_that_says_so(staff):
     response = staff.get(
         "/orders/", HTTP_X_PADDING=header_of_length("X-Padding", MAX_HEADER_LENGTH + 1)
