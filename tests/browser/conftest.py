@@ -4,29 +4,26 @@ Each page visited is saved as a PNG under test-artifacts/screenshots/ for a pers
 look at.
 """
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.factories import make_user
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
-# for their arrangements are still plain synchronous calls.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from tests.factories import PASSWORD, make_user
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-PASSWORD = "a long test password"
 
 
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
-    with sync_playwright() as playwright:
+    # Playwright's sync API runs an event loop in this thread from here on; the ORM calls
+    # the tests make for their arrangements are still plain synchronous calls.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
             args=[
