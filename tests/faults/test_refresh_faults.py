@@ -21,6 +21,7 @@ def _refresh_backend() -> int | None:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity WHERE query LIKE 'REFRESH MATERIALIZED VIEW%%'"
             " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            " AND datname = current_database()"
         )
         row = cursor.fetchone()
     return row and row[0]

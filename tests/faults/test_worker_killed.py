@@ -40,6 +40,7 @@ def _command_waits_for_the_product() -> bool:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
             " AND query LIKE '%%orders_write_product%%' AND pid <> pg_backend_pid()"
+            " AND datname = current_database()"
         )
         return cursor.fetchone()[0] > 0
 

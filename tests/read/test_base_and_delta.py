@@ -164,7 +164,8 @@ def _rebuild_is_waiting() -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity"
-            " WHERE query LIKE %s AND wait_event_type = 'Lock'",
+            " WHERE query LIKE %s AND wait_event_type = 'Lock'"
+            " AND datname = current_database()",
             [f"REFRESH MATERIALIZED VIEW%{READ_MODELS['allocations_view'].base}%"],
         )
         return cursor.fetchone()[0] == 1

@@ -292,7 +292,7 @@ def _reader_waiting() -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
-            " AND state = 'idle' AND query LIKE %s",
+            " AND state = 'idle' AND query LIKE %s AND datname = current_database()",
             [f"EXECUTE {freshness.COVERAGE.name} %"],
         )
         return cursor.fetchone()[0] > 0
@@ -328,6 +328,7 @@ def _refresh_is_waiting_for_a_lock() -> bool:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity"
             " WHERE query LIKE 'REFRESH MATERIALIZED VIEW%%' AND wait_event_type = 'Lock'"
+            " AND datname = current_database()"
         )
         return cursor.fetchone()[0] > 0
 
