@@ -143,7 +143,7 @@ class RefreshStateAdmin(ReadModelAdmin):
     @admin.action(description="Rebuild the selected read models from scratch (readers wait)")
     def rebuild_selected(self, request, queryset) -> None:
         units = [state.unit for state in queryset if state.unit in READ_MODELS]
-        _report(self, request, refresh.refresh(units, full=True))
+        _report(self, request, rebuilds.rebuild(units))
 
 
 @admin.register(BaseState)

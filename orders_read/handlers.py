@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.db import connection
 
-from orders_read import read_models, refresh
+from orders_read import read_models, rebuilds, refresh
 from orders_read.read_models import READ_MODELS
 from orders_write.events import Event
 
@@ -65,7 +65,7 @@ def rebuild_read_models() -> list[refresh.RefreshOutcome]:
                 except queue.Empty:
                     return outcomes
                 # An operator's bulk load: no time limit, unlike a refresh in a request.
-                outcomes += refresh.refresh([name], full=True, timeout=0)
+                outcomes += rebuilds.rebuild([name], timeout=0)
         finally:
             connection.close()  # this thread's own connection
 

@@ -235,29 +235,17 @@ def refresh_unit(
 
 
 def refresh(
-    units: Iterable[str],
-    *,
-    wait: bool = True,
-    full: bool = False,
-    timeout: float | None = None,
+    units: Iterable[str], *, wait: bool = True, timeout: float | None = None
 ) -> list[RefreshOutcome]:
     """Refresh the units now (an operator's or a test's request).
 
-    ``full`` rebuilds each base first, without CONCURRENTLY (readers wait meanwhile).
     ``timeout`` in seconds, 0 for none; by default READ_MODEL_REFRESH_TIMEOUT.
     """
     units = read_models.named(units)
-    outcomes = []
-    if full:
-        from orders_read import rebuilds  # it refreshes through this module
-
-        for unit in units:
-            outcomes.append(
-                rebuilds.rebuild_base(unit, concurrently=False, wait=True, timeout=timeout)
-            )
     mark_dirty(units)
+    outcomes = []
     for unit in units:
-        outcomes += refresh_unit(unit, wait=wait, full=full, timeout=timeout)
+        outcomes += refresh_unit(unit, wait=wait, timeout=timeout)
     return outcomes
 
 

@@ -64,11 +64,12 @@ def _disconnect() -> None:
         connection.close()
 
 
-def _wait_for_notifications(timeout: float) -> set[str]:
-    """Unit names from the notifications that arrive within ``timeout`` seconds."""
+def _wait_for_notifications(timeout: float, wake: int) -> set[str]:
+    """Unit names from the notifications that arrive within ``timeout`` seconds, or until
+    something is written to the file descriptor ``wake``."""
     with connection.wrap_database_errors:
         raw = connection.connection
-        select.select([raw], [], [], timeout)
+        select.select([raw, wake], [], [], timeout)
         raw.poll()
         names: set[str] = set()
         for notify in raw.notifies:
@@ -157,9 +158,16 @@ def watch(
     """Keep ``units`` fresh until ``stop`` is set (or SIGTERM/SIGINT in the main thread)."""
     interval = interval or settings.READ_MODEL_WATCH_INTERVAL
     stop = stop or threading.Event()
+    # A signal wakes the wait for notifications at once, so that stopping takes no second.
+    wake, woken = os.pipe()
     if threading.current_thread() is threading.main_thread():
+
+        def stop_now(*_) -> None:
+            stop.set()
+            os.write(woken, b".")
+
         for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
+            signal.signal(signum, stop_now)
     watched = set(units)
     heartbeat = Heartbeat(units)
 
@@ -195,7 +203,7 @@ def watch(
                     _disconnect()
                     break
                 timeout = min(next_check - time.monotonic(), HEARTBEAT_EVERY)
-                requested = _wait_for_notifications(max(0.0, timeout)) & watched
+                requested = _wait_for_notifications(max(0.0, timeout), wake) & watched
                 for unit in sorted(requested):
                     # Only while still dirty: another refresher may have done it already.
                     for outcome in refresh.refresh_unit(unit):
@@ -211,5 +219,7 @@ def watch(
             backoff = min(backoff * 2, 10.0)
     heartbeat.end()
     connection.close()
+    os.close(wake)
+    os.close(woken)
     compactor.join(timeout=5)  # a rebuild in progress dies with our connection
     log("watcher stopped")

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db.models.signals import post_migrate
 from django.test.utils import override_settings
 
-from orders_read import refresh
+from orders_read import rebuilds
 from orders_read.read_models import READ_MODELS
 from tests.factories import create_staff_groups
 
@@ -44,7 +44,7 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 
 def _rebuild_read_models(**kwargs) -> None:
     """Rebuild every read model from the write tables, as empty as a flush leaves them."""
-    outcomes = refresh.refresh(READ_MODELS, full=True)
+    outcomes = rebuilds.rebuild(READ_MODELS)
     failures = [str(outcome) for outcome in outcomes if outcome.error]
     assert not failures, failures
 

@@ -34,7 +34,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from orders_read import refresh, verification
+from orders_read import rebuilds, verification
 from orders_read.read_models import READ_MODELS
 from orders_write import commands, domain, events, services
 from tests.database import database_state, empty_write_tables
@@ -605,7 +605,7 @@ class CommandMachine(RuleBasedStateMachine):
         self.check_read_models()
 
     def check_read_models(self) -> None:
-        outcomes = refresh.refresh(READ_MODELS, full=True, timeout=0)
+        outcomes = rebuilds.rebuild(READ_MODELS, timeout=0)
         assert [outcome for outcome in outcomes if outcome.error] == []
         differences = [check for check in verification.check_all() if not check.ok]
         assert differences == [], "a view differs from its query"

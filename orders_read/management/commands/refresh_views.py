@@ -70,7 +70,11 @@ class Command(BaseCommand):
         if compact:
             outcomes = rebuilds.compact(units, wait=True, timeout=timeout)
         else:
-            outcomes = refresh.refresh(units, full=full, timeout=timeout)
+            outcomes = (
+                rebuilds.rebuild(units, timeout=timeout)
+                if full
+                else refresh.refresh(units, timeout=timeout)
+            )
         for outcome in outcomes:
             self.stdout.write(self.style.ERROR(str(outcome)) if outcome.error else str(outcome))
         if any(outcome.error for outcome in outcomes):
