@@ -20,9 +20,9 @@ from orders_read.read_models import READ_MODELS, DirtyKeys
 from orders_read.refresh import (
     RefreshOutcome,
     failed,
+    in_snapshot,
     mark_dirty,
     refresh_unit,
-    timeouts,
     try_lock,
     unlock,
 )
@@ -53,14 +53,10 @@ def rebuild_base(
         return None
     started = time.monotonic()
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            timeouts(cursor, timeout)
+        with in_snapshot(timeout) as (cursor, snapshot, taken_at):
             # Sorting and hashing a million rows in memory, not in temporary files.
             cursor.execute("SET LOCAL work_mem = '256MB'")
             cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
-            cursor.execute("SELECT pg_current_snapshot()::text, statement_timestamp()")
-            snapshot, taken_at = cursor.fetchone()
             cursor.execute(
                 f"REFRESH MATERIALIZED VIEW {'CONCURRENTLY ' if concurrently else ''}{base}"
             )

@@ -19,10 +19,11 @@ Each refresh runs in a REPEATABLE READ transaction and records the snapshot it r
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -115,11 +116,19 @@ class RefreshOutcome:
         return f"{what}: {self.row_count} rows{rebuilt} in {self.duration_ms:.0f} ms"
 
 
-def timeouts(cursor, timeout: float | None) -> None:
-    # 0: no limit. By default a refresh gives up after READ_MODEL_REFRESH_TIMEOUT.
+@contextlib.contextmanager
+def in_snapshot(timeout: float | None) -> Iterator[tuple[object, str, datetime.datetime]]:
+    """A REPEATABLE READ transaction that gives up after ``timeout`` seconds (0: never;
+    by default READ_MODEL_REFRESH_TIMEOUT): its cursor, and the snapshot every statement
+    in it sees (``pg_current_snapshot()``, taken by its first query) with when it was taken."""
     timeout_ms = int((settings.READ_MODEL_REFRESH_TIMEOUT if timeout is None else timeout) * 1000)
-    cursor.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
-    cursor.execute(f"SET LOCAL lock_timeout = {timeout_ms}")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
+        cursor.execute(f"SET LOCAL lock_timeout = {timeout_ms}")
+        cursor.execute("SELECT pg_current_snapshot()::text, statement_timestamp()")
+        snapshot, taken_at = cursor.fetchone()
+        yield cursor, snapshot, taken_at
 
 
 def _refresh_once(unit: str, *, full: bool = False, timeout: float | None = None) -> RefreshOutcome:
@@ -130,12 +139,7 @@ def _refresh_once(unit: str, *, full: bool = False, timeout: float | None = None
     delta, base = quote(spec.delta), quote(spec.base)
     started = time.monotonic()
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            timeouts(cursor, timeout)
-            # The first query fixes the snapshot that the REFRESH below will see.
-            cursor.execute("SELECT pg_current_snapshot()::text, statement_timestamp()")
-            snapshot, taken_at = cursor.fetchone()
+        with in_snapshot(timeout) as (cursor, snapshot, taken_at):
             concurrently = "" if full else "CONCURRENTLY "
             cursor.execute(f"REFRESH MATERIALIZED VIEW {concurrently}{delta}")
             # The view's rows: the base's, less those of the delta's keys, plus the delta's.
