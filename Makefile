@@ -37,8 +37,10 @@ run: demo
 	@echo "Quartermaster on http://$(HOST):$(PORT)/ ($(WEB_CONCURRENCY) gunicorn workers and the read side's watcher)"
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/supervisord --configuration config/supervisord.conf
 
+# Django's development server, with no watcher beside it: each write refreshes its read
+# models itself unless READ_MODEL_REFRESH says otherwise.
 dev: demo
-	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
+	DEBUG=true READ_MODEL_REFRESH=$${READ_MODEL_REFRESH:-sync} $(PY) manage.py runserver $(HOST):$(PORT)
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download does
 # not work offline); install it when missing and we may.

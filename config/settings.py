@@ -169,9 +169,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-# The read side: "sync" refreshes the read models inside the request that wrote,
-# "async" leaves it to `manage.py refresh_views --watch`.
-READ_MODEL_REFRESH = env.str("READ_MODEL_REFRESH", default="sync")
+# The read side: "async" (the command answers after its commit) leaves refreshing the
+# read models to `manage.py refresh_views --watch`, which `make run` supervises; "sync"
+# refreshes them in the request that wrote, for a deployment without a watcher.
+READ_MODEL_REFRESH = env.str("READ_MODEL_REFRESH", default="async")
 if READ_MODEL_REFRESH not in {"sync", "async"}:
     raise ImproperlyConfigured("READ_MODEL_REFRESH must be 'sync' or 'async'.")
 READ_MODEL_MAX_WAIT = env.float("READ_MODEL_MAX_WAIT", default=2.0)

@@ -22,6 +22,15 @@ def _fast_password_hasher():
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _refresh_in_the_request():
+    """No watcher runs beside the tests: each write refreshes its read models itself
+    (READ_MODEL_REFRESH=sync), as in a deployment without one. A test of async mode says
+    so, and starts a watcher where it needs one."""
+    with override_settings(READ_MODEL_REFRESH="sync"):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _plain_static_files(settings):
     # Hashed static names need collectstatic first; tests do not serve from the manifest.
