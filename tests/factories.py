@@ -2,14 +2,18 @@
 each role. Small and explicit: a test says what it makes, there is no shared data."""
 
 import datetime
+from collections.abc import Iterable
 
 from django.contrib.auth.models import Group, Permission, User
 from django.db.models import Q
 from django.test import Client
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from config.http.permissions import STAFF_GROUPS
+from orders_read.models import WatcherState
+from orders_read.read_models import READ_MODELS
 from orders_write import commands, services
 
 TODAY = datetime.date(2026, 11, 24)
@@ -79,3 +83,22 @@ def browser_for(role: str) -> Client:
     if role != "anonymous":
         client.force_login(make_user(role))
     return client
+
+
+def watcher_row(
+    *,
+    host: str = "app-1",
+    pid: int = 4242,
+    units: Iterable[str] = READ_MODELS,
+    silent_for: datetime.timedelta = datetime.timedelta(0),
+) -> WatcherState:
+    """A watcher's row as its heartbeat leaves it: its last beat ``silent_for`` ago."""
+    beat = timezone.now() - silent_for
+    return WatcherState.objects.create(
+        name=f"{host}:{pid}",
+        host=host,
+        pid=pid,
+        units=",".join(units),
+        started_at=beat - datetime.timedelta(hours=1),
+        heartbeat_at=beat,
+    )

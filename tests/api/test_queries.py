@@ -4,12 +4,10 @@ import datetime
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from orders_read.models import WatcherState
 from orders_write import commands, services
-from tests.factories import TOMORROW, add_batch, place
+from tests.factories import TOMORROW, add_batch, place, watcher_row
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -247,15 +245,7 @@ def test_read_models_state(api, shop):
 
 
 def test_read_models_state_says_which_views_a_running_watcher_keeps_fresh(api, shop):
-    beat = timezone.now()
-    WatcherState.objects.create(
-        name="app-1:4242",
-        host="app-1",
-        pid=4242,
-        units="order_summary,order_lines_view",
-        started_at=beat,
-        heartbeat_at=beat,
-    )
+    beat = watcher_row(units=["order_summary", "order_lines_view"]).heartbeat_at
 
     states = {state["name"]: state for state in api.get("/api/read-models/").json()}
 

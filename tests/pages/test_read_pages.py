@@ -9,10 +9,10 @@ import pytest
 from django.utils import timezone
 
 from orders_read import refresh
-from orders_read.models import RefreshState, WatcherState
+from orders_read.models import RefreshState
 from orders_read.read_models import READ_MODELS
 from orders_write import commands, services
-from tests.factories import LATER, TOMORROW, add_batch, place
+from tests.factories import LATER, TOMORROW, add_batch, place, watcher_row
 from tests.pages.html import (
     attribute,
     children,
@@ -453,18 +453,6 @@ def test_the_read_models_page_shows_a_view_that_is_behind(staff, settings):
     assert rows["batch_availability"][-1] == "Up to date"
 
 
-def _watcher_row(*, silent_for: datetime.timedelta) -> WatcherState:
-    beat = timezone.now() - silent_for
-    return WatcherState.objects.create(
-        name="app-1:4242",
-        host="app-1",
-        pid=4242,
-        units=",".join(READ_MODELS),
-        started_at=beat - datetime.timedelta(hours=1),
-        heartbeat_at=beat,
-    )
-
-
 def test_the_read_models_page_warns_when_no_watcher_runs_in_async_mode(staff, settings):
     settings.READ_MODEL_REFRESH = "async"
 
@@ -477,7 +465,7 @@ def test_the_read_models_page_warns_when_no_watcher_runs_in_async_mode(staff, se
 
 
 def test_the_read_models_page_shows_the_running_watcher(staff):
-    _watcher_row(silent_for=datetime.timedelta(seconds=1))
+    watcher_row(silent_for=datetime.timedelta(seconds=1))
 
     (row,) = table_rows(staff.get("/read-models/"), "Watchers")
 
@@ -486,7 +474,7 @@ def test_the_read_models_page_shows_the_running_watcher(staff):
 
 
 def test_the_read_models_page_shows_a_watcher_that_stopped_beating(staff):
-    watcher = _watcher_row(silent_for=datetime.timedelta(minutes=2))
+    watcher = watcher_row(silent_for=datetime.timedelta(minutes=2))
 
     (row,) = table_rows(staff.get("/read-models/"), "Watchers")
 

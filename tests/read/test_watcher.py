@@ -6,14 +6,13 @@ import subprocess
 import sys
 
 import pytest
-from django.utils import timezone
 
 from orders_read import queries, rebuilds, verification
 from orders_read import watcher as watcher_module
-from orders_read.models import BaseState, WatcherState
+from orders_read.models import BaseState
 from orders_read.read_models import READ_MODELS
 from orders_write import commands, services
-from tests.factories import add_batch
+from tests.factories import add_batch, watcher_row
 from tests.processes import Watcher, terminate_watcher_connections
 from tests.waiting import wait_until
 
@@ -117,15 +116,9 @@ def test_a_running_watcher_beats_and_leaves_no_trace_when_stopped(watcher):
 
 
 def test_a_watcher_that_stopped_beating_is_shown_as_not_responding():
-    silent_since = timezone.now() - watcher_module.SILENT_AFTER - datetime.timedelta(seconds=1)
-    WatcherState.objects.create(
-        name="elsewhere:4242",
-        host="elsewhere",
-        pid=4242,
-        units=",".join(READ_MODELS),
-        started_at=silent_since,
-        heartbeat_at=silent_since,
-    )
+    silent_since = watcher_row(
+        host="elsewhere", silent_for=watcher_module.SILENT_AFTER + datetime.timedelta(seconds=1)
+    ).heartbeat_at
 
     (seen,) = queries.watchers()
 
@@ -136,14 +129,10 @@ def test_a_watcher_that_stopped_beating_is_shown_as_not_responding():
 
 
 def test_a_new_watcher_forgets_the_dead_ones(watcher):
-    silent_since = timezone.now() - watcher_module.SILENT_AFTER - datetime.timedelta(seconds=1)
-    WatcherState.objects.create(
-        name="here:4242",
+    watcher_row(
         host="here",
-        pid=4242,
-        units="order_summary",
-        started_at=silent_since,
-        heartbeat_at=silent_since,
+        units=["order_summary"],
+        silent_for=watcher_module.SILENT_AFTER + datetime.timedelta(seconds=1),
     )
 
     running = watcher()
@@ -161,14 +150,8 @@ def test_a_new_watcher_forgets_one_of_its_host_whose_process_is_gone(watcher):
         check=True,
     )
     pid = int(gone.stdout)
-    WatcherState.objects.create(
-        name=f"{socket.gethostname()}:{pid}",
-        host=socket.gethostname(),
-        pid=pid,
-        units="order_summary",
-        started_at=timezone.now(),
-        heartbeat_at=timezone.now(),  # it beat a moment ago, then was killed
-    )
+    # It beat a moment ago, then was killed.
+    watcher_row(host=socket.gethostname(), pid=pid, units=["order_summary"])
 
     running = watcher()
     wait_until(
