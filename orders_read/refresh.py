@@ -64,21 +64,6 @@ def mark_dirty(units: Sequence[str]) -> None:
         cursor.execute("SELECT pg_notify(%s, %s)", [DIRTY_CHANNEL, ",".join(units)])
 
 
-def _ask(units: Sequence[str]) -> None:
-    """After a write: mark the units dirty and tell any watcher, in one statement, and
-    only for the units not dirty already. A unit still dirty has a refresh owed and
-    announced, which clears the flag before it takes its snapshot, so that refresh will
-    include this committed write too: under load most writes then take no lock on
-    ``read_model_state`` and send no notification. (The rows exist from migration 0019.)"""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH marked AS (UPDATE read_model_state SET dirty = true, requested_at = now()"
-            " WHERE unit = ANY(%s) AND NOT dirty RETURNING unit)"
-            " SELECT pg_notify(%s, string_agg(unit, ',')) FROM marked HAVING count(*) > 0",
-            [list(units), DIRTY_CHANNEL],
-        )
-
-
 def _take_dirty(unit: str) -> bool:
     """Clear the unit's dirty flag; True when it was set (a refresh is owed)."""
     with connection.cursor() as cursor:
@@ -276,7 +261,7 @@ def request_refresh(units: Sequence[str]) -> None:
     if not units:
         return
     try:
-        _ask(units)
+        mark_dirty(units)
         if settings.READ_MODEL_REFRESH == "sync":
             for unit in units:
                 refresh_unit(unit)

@@ -1,7 +1,6 @@
 """The refresh machinery on real PostgreSQL: once per transaction, coalescing, failures,
 and consistency tokens that are exact."""
 
-import select
 import threading
 import time
 from decimal import Decimal
@@ -9,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 
-from orders_read import freshness, queries, read_models, refresh, verification
+from orders_read import freshness, queries, refresh, verification
 from orders_read.models import RefreshState
 from orders_read.read_models import READ_MODELS
 from orders_write import commands, domain, services
@@ -390,52 +389,3 @@ def test_refresh_views_refuses_a_negative_timeout():
 
     with pytest.raises(CommandError, match="--timeout must not be negative"):
         call_command("refresh_views", "--timeout", "-1")
-
-
-def _announced(listener) -> list[str]:
-    """The read models named by the notifications sent so far. Notifications arrive in
-    the order their transactions committed: a marker sent now arrives after them all."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, 'marker')", [refresh.DIRTY_CHANNEL])
-    payloads = []
-
-    def marker_arrived() -> bool:
-        select.select([listener], [], [], 0.1)
-        listener.poll()
-        payloads.extend(notify.payload for notify in listener.notifies)
-        listener.notifies.clear()
-        return "marker" in payloads
-
-    wait_until(marker_arrived, what="the marker notification")
-    return sorted(
-        name for payload in payloads if payload != "marker" for name in payload.split(",")
-    )
-
-
-def test_a_write_announces_only_the_read_models_not_already_owed_a_refresh(settings):
-    settings.READ_MODEL_REFRESH = "async"  # and no watcher runs
-    add_batch("lamps", "LAMP", 100)
-    refresh.refresh(READ_MODELS)
-    listener = other_connection()
-    listener.autocommit = True
-    with listener.cursor() as cursor:
-        cursor.execute(f"LISTEN {refresh.DIRTY_CHANNEL}")
-
-    services.allocate(commands.Allocate(orderid="o1", sku="LAMP", qty=1))
-    first = _announced(listener)
-    services.allocate(commands.Allocate(orderid="o2", sku="LAMP", qty=1))
-    second = _announced(listener)
-    refresh.refresh(["allocations_view"])
-    _announced(listener)  # the operator's own request
-    later = services.allocate(commands.Allocate(orderid="o3", sku="LAMP", qty=1))
-    third = _announced(listener)
-    listener.close()
-
-    written = sorted(read_models.showing(event.kind for event in later.events))
-    assert first == written
-    # Still owed the refresh the first write asked for, which will include the second.
-    assert second == []
-    assert third == ["allocations_view"]
-    refresh.refresh(READ_MODELS)
-    assert queries.freshness("allocations_for", later.consistency_token).stale is False
-    assert [row["sku"] for row in queries.allocations_for("o2")] == ["LAMP"]
