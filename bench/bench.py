@@ -251,6 +251,12 @@ def table_rows(results: Mapping[int, dict]) -> list[tuple[str, str, Callable[[di
             pair("allocate", "async", digits=1),
         ),
         (
+            "allocate_rps",
+            f"POST /api/allocate, async, {CLIENTS} clients at once (req/s)",
+            value("allocate_throughput", "requests_per_second"),
+        ),
+        ("allocate_non_2xx", "… answers not 2xx", value("allocate_throughput", "non_2xx")),
+        (
             "allocations_rps",
             "GET /api/allocations/<orderid> (req/s)",
             value("allocations_lookup", "requests_per_second"),
@@ -736,6 +742,14 @@ def measure(orders: int) -> dict:
             figures["ratio"] = figures["requests_per_second"] / figures["pgbench_tps"]
         result["allocations_lookup"], result["orders_page"] = lookups, page
         result["read_your_writes"] = read_your_writes(lambda: Client(base, token), list(writes))
+        # Last: its writes may outgrow READ_MODEL_DELTA_LIMIT and set the watcher compacting.
+        skus = [sku for (sku,) in query(url, "SELECT sku FROM orders_write_product")]
+        result["allocate_throughput"] = run_wrk(
+            base,
+            "/api/allocate",
+            "wrk_allocate.lua",
+            {**wrk_environment, "BENCH_SKUS": ",".join(skus)},
+        )
     rebuilds_after = probe(environment, "base-rebuilds")
     result["base_rebuilds_during_async"] = {
         unit: count - rebuilds_before.get(unit, 0)

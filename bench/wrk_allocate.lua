@@ -1,0 +1,30 @@
+-- wrk: POST /api/allocate of one unit for a new order each time, over the SKUs in
+-- BENCH_SKUS (comma-separated), with the bench user's API token (BENCH_TOKEN): the write
+-- that Cosmic Python's ch.12 app serves at /allocate, 16 clients at once.
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Token " .. os.getenv("BENCH_TOKEN")
+wrk.headers["Content-Type"] = "application/json"
+local skus = {}
+for sku in string.gmatch(os.getenv("BENCH_SKUS"), "[^,]+") do
+  skus[#skus + 1] = sku
+end
+local threads = 0
+
+function setup(thread)
+  threads = threads + 1
+  thread:set("number", threads)
+end
+
+function init(args)
+  math.randomseed(os.time() * 1000 + number)
+  sent = 0
+end
+
+function request()
+  sent = sent + 1
+  local body = string.format(
+    '{"orderid": "wrk-%d-%d-%d", "sku": "%s", "qty": 1}',
+    os.time(), number, sent, skus[math.random(1, #skus)]
+  )
+  return wrk.format(nil, "/api/allocate", nil, body)
+end
