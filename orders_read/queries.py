@@ -112,18 +112,18 @@ def watchers() -> list[dict[str, object]]:
 
 
 def read_model_states(
-    running_watchers: Sequence[Mapping[str, object]] | None = None,
+    seen_watchers: Sequence[Mapping[str, object]] | None = None,
 ) -> list[dict[str, object]]:
     """The state of every refresh unit, whether or not it was ever refreshed, with the
     last heartbeat of the watchers that keep it fresh (``watchers()`` unless given)."""
     states = {state.unit: state for state in RefreshState.objects.all()}
     bases = {base.unit: base for base in BaseState.objects.all()}
     behind = set(units_behind())
-    running_watchers = watchers() if running_watchers is None else running_watchers
+    seen_watchers = watchers() if seen_watchers is None else seen_watchers
     rows = []
     for name in READ_MODELS:
         state, base = states.get(name), bases.get(name)
-        its_watchers = [each for each in running_watchers if name in each["units"]]
+        its_watchers = [each for each in seen_watchers if name in each["units"]]
         rows.append(
             {
                 "name": name,

@@ -93,7 +93,8 @@ class Heartbeat:
 
     def __init__(self, units: Sequence[str]) -> None:
         self.host = socket.gethostname()
-        self.name = f"{self.host}:{os.getpid()}"
+        self.pid = os.getpid()
+        self.name = f"{self.host}:{self.pid}"
         self.units = ",".join(sorted(units))
         self.started_at = timezone.now()
         self.next_beat = 0.0
@@ -107,7 +108,7 @@ class Heartbeat:
                 "INSERT INTO read_model_watcher (name, host, pid, units, started_at, heartbeat_at)"
                 " VALUES (%s, %s, %s, %s, %s, now())"
                 " ON CONFLICT (name) DO UPDATE SET heartbeat_at = now()",
-                [self.name, self.host, os.getpid(), self.units, self.started_at],
+                [self.name, self.host, self.pid, self.units, self.started_at],
             )
         self.next_beat = time.monotonic() + HEARTBEAT_EVERY
 
