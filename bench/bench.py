@@ -31,6 +31,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import peer
 from bench.harness import (
     PROJECT,
     Client,
@@ -46,6 +47,7 @@ RESULTS = BENCH_DIR / "results.json"
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (10_000, 100_000)
 MISSING = "-"  # a figure not measured
+PEER_NOT_BUILT = "peer not built"  # without COSMIC_PEER (bench/peer.py)
 CLIENTS = 16  # concurrent clients of wrk and pgbench
 REFRESH_WRITES = 20  # writes whose refresh work is measured, per size
 RYW_RATE = 20.0  # writes per second while measuring the read-your-writes wait
@@ -224,6 +226,23 @@ def table_rows(results: Mapping[int, dict]) -> list[tuple[str, str, Callable[[di
 
         return cell
 
+    def peer_cell(*keys: str, ratio: bool = False) -> Callable[[dict], str]:
+        """The peer's figure at ``keys``, or ours over it with ``ratio``."""
+
+        def cell(result: dict) -> str:
+            figures = result.get("peer")
+            if figures is None:
+                return PEER_NOT_BUILT
+            if "error" in figures:
+                return "peer failed"
+            theirs = _dig(figures, *keys)
+            if not ratio:
+                return _number(theirs)
+            ours = _dig(result, *keys)
+            return MISSING if ours is None or not theirs else f"{ours / theirs:,.2f} x"
+
+        return cell
+
     rows: list[tuple[str, str, Callable[[dict], str]]] = [
         ("seed", "seed_demo --orders N (s)", value("seed_seconds", digits=1)),
         (
@@ -257,6 +276,22 @@ def table_rows(results: Mapping[int, dict]) -> list[tuple[str, str, Callable[[di
         ),
         ("allocate_non_2xx", "… answers not 2xx", value("allocate_throughput", "non_2xx")),
         (
+            "peer_allocate_rps",
+            f"POST /allocate, Cosmic Python ch.12 peer on the same data, {CLIENTS} clients at once"
+            " (req/s)",
+            peer_cell("allocate_throughput", "requests_per_second"),
+        ),
+        (
+            "peer_allocate_non_2xx",
+            "… peer's answers not 2xx (its HTTP 500s: serialization failures)",
+            peer_cell("allocate_throughput", "non_2xx"),
+        ),
+        (
+            "peer_allocate_ratio",
+            "… Quartermaster / peer, POST allocate (req/s)",
+            peer_cell("allocate_throughput", "requests_per_second", ratio=True),
+        ),
+        (
             "allocations_rps",
             "GET /api/allocations/<orderid> (req/s)",
             value("allocations_lookup", "requests_per_second"),
@@ -275,6 +310,16 @@ def table_rows(results: Mapping[int, dict]) -> list[tuple[str, str, Callable[[di
             "allocations_unauthenticated",
             "… same URL without a token: 401, no query (req/s)",
             value("allocations_lookup", "unauthenticated_rps"),
+        ),
+        (
+            "peer_allocations_rps",
+            "GET /allocations/<orderid>, Cosmic Python ch.12 peer on the same data (req/s)",
+            peer_cell("allocations_lookup", "requests_per_second"),
+        ),
+        (
+            "peer_allocations_ratio",
+            "… Quartermaster / peer, GET allocations (req/s)",
+            peer_cell("allocations_lookup", "requests_per_second", ratio=True),
         ),
         (
             "orders_rps",
@@ -758,6 +803,9 @@ def measure(orders: int) -> dict:
     }
     result["duration_seconds"] = time.monotonic() - started
     say(f"[{size_label(orders)}] done in {result['duration_seconds']:.0f} s")
+    # The peer after ours, alone on the machine (our server and watcher have stopped), on
+    # a copy of this size's data; None without COSMIC_PEER.
+    result["peer"] = peer.measure(orders, url, run_wrk=run_wrk, say=say)
     return result
 
 
@@ -768,6 +816,7 @@ def say(message: str) -> None:
 def main() -> int:
     sizes = bench_sizes(os.environ)
     wrk_binary(), pgbench_binary()  # fail early, not after the seeding
+    peer.prepare(os.environ)  # the peer's virtualenv and redis-server, with COSMIC_PEER
     machine = machine_description()
     results: dict[int, dict] = {}
     for orders in sizes:

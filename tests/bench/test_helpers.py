@@ -3,6 +3,7 @@ benchmark itself is run by `make bench`, never by the tests, and asserts no timi
 
 import pytest
 
+from bench import peer
 from bench.bench import (
     bench_sizes,
     parse_pgbench,
@@ -129,3 +130,52 @@ def test_table_has_a_column_per_size_and_a_verdict_where_a_target_applies():
     assert "| 20.0 % PASS | 5.0 % FAIL |" in row("… API / pgbench")
     # Figures not measured show as such rather than as zero.
     assert "| - | - |" in row("POST /api/allocate, async (ms p50 / p99)")
+
+
+def _row(table: str, label: str) -> str:
+    return next(line for line in table.splitlines() if line.startswith(f"| {label} |"))
+
+
+PEER_ALLOCATE = (
+    "POST /allocate, Cosmic Python ch.12 peer on the same data, 16 clients at once (req/s)"
+)
+PEER_LOOKUP = "GET /allocations/<orderid>, Cosmic Python ch.12 peer on the same data (req/s)"
+
+
+def test_peer_rows_say_when_the_peer_was_not_built():
+    table = render_table({}, {10_000: _result(sync_p50=20, refresh_ms=5, ryw_p99=100, ratio=0.2)})
+    assert "| peer not built |" in _row(table, PEER_ALLOCATE)
+    assert "| peer not built |" in _row(table, "… Quartermaster / peer, GET allocations (req/s)")
+
+
+def test_peer_rows_sit_beside_ours_with_the_ratio_of_ours_to_the_peers():
+    ours = _result(sync_p50=20, refresh_ms=5, ryw_p99=100, ratio=0.2)
+    ours["allocate_throughput"] = {"requests_per_second": 150.0, "non_2xx": 0.0}
+    failed = {**ours, "peer": {"error": "gunicorn exited"}}
+    ours["peer"] = {
+        "allocate_throughput": {"requests_per_second": 60.0, "non_2xx": 7.0},
+        "allocations_lookup": {"requests_per_second": 400.0},
+    }
+    table = render_table({}, {10_000: ours, 100_000: failed})
+    assert "| 60 | peer failed |" in _row(table, PEER_ALLOCATE)
+    assert "| 7 | peer failed |" in _row(
+        table, "… peer's answers not 2xx (its HTTP 500s: serialization failures)"
+    )
+    assert "| 2.50 x | peer failed |" in _row(
+        table, "… Quartermaster / peer, POST allocate (req/s)"
+    )
+    assert "| 400 |" in _row(table, PEER_LOOKUP)
+    assert "| 0.25 x |" in _row(table, "… Quartermaster / peer, GET allocations (req/s)")
+    labels = [line.split(" | ")[0] for line in table.splitlines()]
+    assert labels.index(f"| {PEER_ALLOCATE}") == labels.index("| … answers not 2xx") + 1
+
+
+def test_the_peer_is_the_checkout_cosmic_peer_names(tmp_path):
+    assert peer.checkout({}) is None
+    assert peer.checkout({"COSMIC_PEER": " "}) is None
+    with pytest.raises(SystemExit, match="chapter_12_cqrs"):
+        peer.checkout({"COSMIC_PEER": str(tmp_path)})
+    app = tmp_path / "src" / peer.APP
+    app.parent.mkdir(parents=True)
+    app.touch()
+    assert peer.checkout({"COSMIC_PEER": str(tmp_path)}) == tmp_path.resolve()
