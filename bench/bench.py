@@ -16,6 +16,7 @@ allocates timed per mode).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -50,7 +51,9 @@ MISSING = "-"  # a figure not measured
 PEER_NOT_BUILT = "peer not built"  # without COSMIC_PEER (bench/peer.py)
 CLIENTS = 16  # concurrent clients of wrk and pgbench
 REFRESH_WRITES = 20  # writes whose refresh work is measured, per size
-RYW_RATE = 20.0  # writes per second while measuring the read-your-writes wait
+# Steady write rates (writes/s) at which the read-your-writes wait and the watcher's
+# cost are measured, each for RYW_SECONDS.
+FRESHNESS_RATES = (20, 200)
 RYW_SECONDS = 12.0
 RYW_TIMEOUT = 10.0  # seconds a read-your-writes GET may take before it counts as timed out
 WARM_UP_WRITES = 5
@@ -171,8 +174,13 @@ def _sync_latency_target(size: int, results: Mapping[int, dict]) -> bool | None:
 
 
 def _ryw_target(size: int, results: Mapping[int, dict]) -> bool | None:
-    wait = _dig(results[size], "read_your_writes", "p99_ms")
-    return None if wait is None else wait <= 500
+    wait = _dig(results[size], "freshness", "200", "p99_ms")
+    return None if wait is None else wait <= 250
+
+
+def _watcher_share_target(size: int, results: Mapping[int, dict]) -> bool | None:
+    share = _dig(results[size], "freshness", "200", "watcher_core_share")
+    return None if size < 1_000_000 or share is None else share <= 0.25
 
 
 def _lookup_target(size: int, results: Mapping[int, dict]) -> bool | None:
@@ -184,7 +192,8 @@ TARGETS = (
     Target("seed", "≤ 60 s at 1M orders", _seed_target),
     Target("refresh_total", "≤ 100 ms p50 at 1M orders", _refresh_target),
     Target("allocate_sync", "p50 ≤ 2 x the 10k figure", _sync_latency_target),
-    Target("ryw", "p99 ≤ 500 ms", _ryw_target),
+    Target("ryw:200", "p99 ≤ 250 ms", _ryw_target),
+    Target("watcher_share:200", "≤ 25 % at 1M orders", _watcher_share_target),
     Target("allocations_ratio", "≥ 10% of pgbench", _lookup_target),
 )
 
@@ -199,10 +208,12 @@ def table_rows(results: Mapping[int, dict]) -> list[tuple[str, str, Callable[[di
     """(key, label, cell) for each row of the table; key names a target's row."""
     views = sorted({view for result in results.values() for view in result.get("rebuild_ms", {})})
 
-    def pair(*keys: str, digits: int = 0) -> Callable[[dict], str]:
+    def pair(
+        *keys: str, digits: int = 0, keys_of_pair: tuple[str, str] = ("p50_ms", "p99_ms")
+    ) -> Callable[[dict], str]:
         def cell(result: dict) -> str:
-            first = _dig(result, *keys, "p50_ms")
-            second = _dig(result, *keys, "p99_ms")
+            first = _dig(result, *keys, keys_of_pair[0])
+            second = _dig(result, *keys, keys_of_pair[1])
             if first is None:
                 return MISSING
             return f"{_number(first, digits)} / {_number(second, digits)}"
@@ -332,19 +343,43 @@ def table_rows(results: Mapping[int, dict]) -> list[tuple[str, str, Callable[[di
             "… API / pgbench",
             value("orders_page", "ratio", digits=1, scale=100, suffix=" %"),
         ),
-        (
-            "ryw",
-            "read-your-writes wait, async, 20 writes/s (ms p50 / p99)",
-            pair("read_your_writes"),
-        ),
-        ("ryw_stale", "… answers marked stale", value("read_your_writes", "stale")),
-        (
-            "ryw_timeouts",
-            f"… answers slower than {RYW_TIMEOUT:g} s (timed out)",
-            value("read_your_writes", "timeouts"),
-        ),
-        ("duration", "time for this size (s)", value("duration_seconds")),
     ]
+    for rate in map(str, FRESHNESS_RATES):
+        rows += [
+            (
+                f"ryw:{rate}",
+                f"read-your-writes wait at a steady {rate} writes/s (ms p50 / p99)",
+                pair("freshness", rate),
+            ),
+            (f"ryw_stale:{rate}", "… answers marked stale", value("freshness", rate, "stale")),
+            (
+                f"ryw_timeouts:{rate}",
+                f"… answers slower than {RYW_TIMEOUT:g} s (timed out)",
+                value("freshness", rate, "timeouts"),
+            ),
+            (
+                f"watcher_cpu:{rate}",
+                f"… watcher's CPU s per 1,000 writes at {rate}/s: delta refreshes / base rebuilds",
+                pair(
+                    "freshness",
+                    rate,
+                    "watcher_cpu_per_1000_writes",
+                    keys_of_pair=("refresh", "rebuild"),
+                    digits=2,
+                ),
+            ),
+            (
+                f"watcher_share:{rate}",
+                f"… watcher's share of one core at {rate} writes/s",
+                value("freshness", rate, "watcher_core_share", scale=100, suffix=" %"),
+            ),
+            (
+                f"delta_rows:{rate}",
+                f"… largest delta at {rate} writes/s (rows)",
+                value("freshness", rate, "delta_rows_max"),
+            ),
+        ]
+    rows.append(("duration", "time for this size (s)", value("duration_seconds")))
     return rows
 
 
@@ -397,7 +432,8 @@ def machine_description() -> dict[str, str]:
             f"gunicorn 2 workers of {os.environ.get('GUNICORN_THREADS', '4')} threads;"
             f" wrk and pgbench {CLIENTS} clients, "
             f"{_seconds():g} s each; {_writes()} allocates per mode (at most 120 s); "
-            f"read-your-writes at {RYW_RATE:g} writes/s for {RYW_SECONDS:g} s"
+            "read-your-writes and the watcher's cost at "
+            f"{' and '.join(map(str, FRESHNESS_RATES))} writes/s, {RYW_SECONDS:g} s each"
         ),
     }
 
@@ -652,8 +688,10 @@ def time_allocates(
     return {**latency_summary(milliseconds), "statuses": statuses}
 
 
-def read_your_writes(client_factory: Callable[[], Client], writes: list[tuple[str, str]]) -> dict:
-    """At RYW_RATE writes/s (open loop: a slow answer does not slow the writes), POST
+def read_your_writes(
+    client_factory: Callable[[], Client], writes: list[tuple[str, str]], rate: float
+) -> dict:
+    """At ``rate`` writes/s (open loop: a slow answer does not slow the writes), POST
     an allocate, then GET its order's allocations with the consistency token; the wait
     is from the POST's answer to the GET's answer that includes the write."""
     waits: list[float] = []
@@ -689,17 +727,92 @@ def read_your_writes(client_factory: Callable[[], Client], writes: list[tuple[st
             ):
                 outcome["missing"] += 1
 
-    count = int(RYW_RATE * RYW_SECONDS)
+    count = int(rate * RYW_SECONDS)
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=64) as pool:
         for number, (orderid, sku) in enumerate(writes[:count]):
-            delay = started + number / RYW_RATE - time.perf_counter()
+            delay = started + number / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
             pool.submit(one, orderid, sku)
         # The rate the writes went out at (the answers may still be coming).
         achieved = len(writes[:count]) / (time.perf_counter() - started)
     return {**latency_summary(waits), **outcome, "writes_per_second": achieved}
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds a process (of this machine) has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def watcher_cpu(url: str, watcher_pid: int) -> dict[str, dict[int, float]]:
+    """CPU seconds used so far, per process: for delta refreshes the watcher's process
+    and its database sessions, for base rebuilds its compactor's session."""
+    from orders_read.watcher import APPLICATION_NAME, COMPACTOR_NAME
+
+    used: dict[str, dict[int, float]] = {"refresh": {}, "rebuild": {}}
+    sessions = query(
+        url,
+        "SELECT pid, application_name FROM pg_stat_activity WHERE application_name IN (%s, %s)",
+        [APPLICATION_NAME, COMPACTOR_NAME],
+    )
+    for pid, name in [(watcher_pid, APPLICATION_NAME), *sessions]:
+        with contextlib.suppress(FileNotFoundError):  # a session that just ended
+            used["rebuild" if name == COMPACTOR_NAME else "refresh"][pid] = process_cpu_seconds(pid)
+    return used
+
+
+def cpu_spent(
+    before: Mapping[str, Mapping[int, float]], after: Mapping[str, Mapping[int, float]]
+) -> dict[str, float]:
+    """CPU seconds per kind between two ``watcher_cpu`` samples; a process seen only in
+    the second (a session opened meanwhile) counts from zero."""
+    return {
+        kind: sum(seconds - before.get(kind, {}).get(pid, 0.0) for pid, seconds in used.items())
+        for kind, used in after.items()
+    }
+
+
+def largest_delta_while(url: str, stop: threading.Event, found: list[int]) -> None:
+    """Until ``stop``, note the largest delta (rows) of any read model, every 0.2 s."""
+    while not stop.wait(0.2):
+        (rows,) = query(url, "SELECT coalesce(max(delta_row_count), 0) FROM read_model_state")[0]
+        found.append(max(rows, *found[-1:]))
+
+
+def cost_of_freshness(
+    url: str,
+    watcher_pid: int,
+    client_factory: Callable[[], Client],
+    writes: list[tuple[str, str]],
+    rate: float,
+) -> dict:
+    """The read-your-writes wait at a steady ``rate`` writes/s, with what keeping the read
+    models fresh cost the watcher meanwhile: CPU seconds per 1,000 writes (delta
+    refreshes and base rebuilds apart), its share of one core, the largest delta."""
+    before = watcher_cpu(url, watcher_pid)
+    stop, largest = threading.Event(), [0]
+    poller = threading.Thread(target=largest_delta_while, args=(url, stop, largest))
+    poller.start()
+    started = time.monotonic()
+    try:
+        figures = read_your_writes(client_factory, writes, rate)
+    finally:
+        stop.set()
+        poller.join()
+    elapsed = time.monotonic() - started
+    spent = cpu_spent(before, watcher_cpu(url, watcher_pid))
+    count = int(rate * RYW_SECONDS)
+    return {
+        **figures,
+        "watcher_cpu_per_1000_writes": {
+            kind: 1000 * seconds / count for kind, seconds in spent.items()
+        },
+        "watcher_core_share": sum(spent.values()) / elapsed,
+        "delta_rows_max": largest[-1],
+    }
 
 
 # --- one size -------------------------------------------------------------------------
@@ -733,7 +846,10 @@ def measure(orders: int) -> dict:
     query(url, "ANALYZE")
     token = create_token_user(environment, "bench")
     probe(environment, "restock")
-    writes = iter(sample_writes(url, REFRESH_WRITES + 2 * (_writes() + WARM_UP_WRITES) + 400))
+    steady_writes = sum(int(rate * RYW_SECONDS) for rate in FRESHNESS_RATES)
+    writes = iter(
+        sample_writes(url, REFRESH_WRITES + 2 * (_writes() + WARM_UP_WRITES) + steady_writes)
+    )
 
     def take(count: int) -> list[tuple[str, str]]:
         return [next(writes) for _ in range(count)]
@@ -786,7 +902,16 @@ def measure(orders: int) -> dict:
         for figures in (lookups, page):
             figures["ratio"] = figures["requests_per_second"] / figures["pgbench_tps"]
         result["allocations_lookup"], result["orders_page"] = lookups, page
-        result["read_your_writes"] = read_your_writes(lambda: Client(base, token), list(writes))
+        result["freshness"] = {
+            str(rate): cost_of_freshness(
+                url,
+                watcher.pid,
+                lambda: Client(base, token),
+                take(int(rate * RYW_SECONDS)),
+                rate,
+            )
+            for rate in FRESHNESS_RATES
+        }
         # Last: its writes may outgrow READ_MODEL_DELTA_LIMIT and set the watcher compacting.
         skus = [sku for (sku,) in query(url, "SELECT sku FROM orders_write_product")]
         result["allocate_throughput"] = run_wrk(

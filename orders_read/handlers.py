@@ -38,7 +38,9 @@ def on_events_committed(
     sender: object, *, events: tuple[Event, ...], transaction_id: int, **kwargs: object
 ) -> None:
     units = read_models.showing(event.kind for event in events)
-    refresh.request_refresh([unit for unit in units if _first_time(transaction_id, unit)])
+    refresh.request_refresh(
+        [unit for unit in units if _first_time(transaction_id, unit)], transaction_id
+    )
 
 
 def rebuild_read_models() -> list[refresh.RefreshOutcome]:

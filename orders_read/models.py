@@ -145,7 +145,9 @@ class RefreshState(models.Model):
 
     unit = models.CharField(max_length=128, primary_key=True)
     dirty = models.BooleanField(
-        default=False, help_text="A write has asked for a refresh that has not started yet."
+        default=False,
+        help_text="A refresh was asked for (by an operator, after a failed refresh, or by a"
+        " writer that gave up waiting) and has not started yet.",
     )
     requested_at = models.DateTimeField(null=True, blank=True)
     refresh_count = models.PositiveBigIntegerField(default=0)

@@ -23,11 +23,11 @@ import contextlib
 import datetime
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 
 from orders_read import read_models
 from orders_read.read_models import READ_MODELS
@@ -38,6 +38,7 @@ DIRTY_CHANNEL = "read_model_dirty"
 REFRESHED_CHANNEL = "read_model_refreshed"
 # First key of the two-key advisory locks the read side takes (the second: the name).
 LOCK_NAMESPACE = 0x5154  # "QT"
+LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock_timeout
 
 
 # --- state -------------------------------------------------------------------------
@@ -253,17 +254,97 @@ def refresh(
     return outcomes
 
 
-def request_refresh(units: Sequence[str]) -> None:
-    """After a write: mark the units dirty; in sync mode also refresh them here and now.
+def snapshot_shows(snapshot: str, transaction_id: int) -> bool:
+    """Whether a transaction that has ended is visible in ``snapshot`` (the text of a
+    ``pg_snapshot``: ``xmin:xmax:xip,...``), as ``pg_visible_in_snapshot`` says."""
+    if not snapshot:
+        return False
+    xmin, xmax, in_progress = snapshot.split(":")
+    if transaction_id < int(xmin):
+        return True
+    return transaction_id < int(xmax) and str(transaction_id) not in in_progress.split(",")
+
+
+def snapshots(units: Iterable[str]) -> dict[str, str]:
+    """The snapshot each unit's last refresh ran under ('' for none yet)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT unit, snapshot FROM read_model_state WHERE unit = ANY(%s)", [list(units)]
+        )
+        return dict(cursor.fetchall())
+
+
+def _lock_within(unit: str, seconds: float) -> bool:
+    """Take the unit's advisory lock, queueing at most ``seconds`` behind its holder."""
+    try:
+        with connection.cursor() as cursor:
+            # One round trip; a timeout rolls the SET back with the rest.
+            cursor.execute(
+                "SET lock_timeout = %s; SELECT pg_advisory_lock(%s, hashtext(%s));"
+                " RESET lock_timeout",
+                [max(1, int(seconds * 1000)), LOCK_NAMESPACE, unit],
+            )
+    except OperationalError as error:
+        if getattr(error.__cause__, "pgcode", None) == LOCK_NOT_AVAILABLE:
+            return False
+        raise
+    return True
+
+
+def catch_up(
+    unit: str, transaction_ids: Collection[int], *, max_wait: float | None = None
+) -> list[RefreshOutcome]:
+    """Bring ``unit`` up to the writes ``transaction_ids`` (committed), sharing the work.
+
+    A refresh in flight may already cover them: wait for it (at most ``max_wait``
+    seconds, READ_MODEL_MAX_WAIT by default) and refresh only if it did not, so that
+    writers arriving together are served by one refresh. One that waits longer leaves
+    the unit marked dirty for whoever comes next (the watcher's safety check, in async
+    mode).
+    """
+    max_wait = settings.READ_MODEL_MAX_WAIT if max_wait is None else max_wait
+    if not _lock_within(unit, max_wait):
+        logger.warning("%s: refresh still busy after %g s; left for the next one", unit, max_wait)
+        mark_dirty([unit])
+        return []
+    try:
+        shown = snapshots([unit]).get(unit, "")
+        if all(snapshot_shows(shown, transaction_id) for transaction_id in transaction_ids):
+            return []
+        _take_dirty(unit)  # whatever was owed before, this refresh includes
+        return [_refresh_once(unit)]
+    finally:
+        unlock(unit)
+
+
+def announce(units: Sequence[str], transaction_id: int) -> None:
+    """Tell the watchers (NOTIFY) that ``transaction_id`` wrote what ``units`` show."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_notify(%s, %s)", [DIRTY_CHANNEL, f"{transaction_id}:{','.join(units)}"]
+        )
+
+
+def parse_announcement(payload: str) -> tuple[int | None, list[str]]:
+    """(the writing transaction or None, unit names) of a DIRTY_CHANNEL notification:
+    ``announce``'s ``<transaction>:<units>``, or ``mark_dirty``'s bare ``<units>``."""
+    transaction_id, _, names = payload.rpartition(":")
+    return (int(transaction_id) if transaction_id else None), list(filter(None, names.split(",")))
+
+
+def request_refresh(units: Sequence[str], transaction_id: int) -> None:
+    """After the write ``transaction_id`` committed: in async mode announce it to the
+    watcher; in sync mode bring the units up to it here (``catch_up``).
 
     Never raises: a failed refresh must not fail the command that wrote.
     """
     if not units:
         return
     try:
-        mark_dirty(units)
         if settings.READ_MODEL_REFRESH == "sync":
             for unit in units:
-                refresh_unit(unit)
+                catch_up(unit, [transaction_id])
+        else:
+            announce(units, transaction_id)
     except DatabaseError:
         logger.exception("refresh of %s after a write failed", ", ".join(units))

@@ -35,8 +35,10 @@ from orders_read import freshness, rebuilds, refresh
 
 logger = logging.getLogger(__name__)
 
-# The name the watcher's database sessions carry in pg_stat_activity.
+# The names the watcher's database sessions carry in pg_stat_activity: its own, and its
+# compactor's (so that what each costs can be told apart).
 APPLICATION_NAME = "quartermaster watcher"
+COMPACTOR_NAME = f"{APPLICATION_NAME} compactor"
 HEARTBEAT_EVERY = 1.0
 # A watcher whose heartbeat is older than this has died or is stuck.
 SILENT_AFTER = datetime.timedelta(seconds=10)
@@ -49,13 +51,13 @@ _CONNECTION_LOST = (DatabaseError, InterfaceError, OSError)
 _named = threading.local()
 
 
-def _connect() -> None:
+def _connect(name: str = APPLICATION_NAME) -> None:
     """Open this thread's connection unless it is open, named so that operators find it
     (also one that Django reopened by itself after an error)."""
     connection.ensure_connection()
     if getattr(_named, "raw", None) is not connection.connection:
         with connection.cursor() as cursor:
-            cursor.execute("SET application_name = %s", [APPLICATION_NAME])
+            cursor.execute("SET application_name = %s", [name])
         _named.raw = connection.connection
 
 
@@ -64,18 +66,53 @@ def _disconnect() -> None:
         connection.close()
 
 
-def _wait_for_notifications(timeout: float, wake: int) -> set[str]:
-    """Unit names from the notifications that arrive within ``timeout`` seconds, or until
-    something is written to the file descriptor ``wake``."""
+def _wait_for_notifications(timeout: float, wake: int) -> list[tuple[int | None, list[str]]]:
+    """The requests (``refresh.parse_announcement``) that arrive within ``timeout``
+    seconds, or until something is written to the file descriptor ``wake``; at once
+    those that arrived while we were busy."""
     with connection.wrap_database_errors:
         raw = connection.connection
-        select.select([raw, wake], [], [], timeout)
         raw.poll()
-        names: set[str] = set()
-        for notify in raw.notifies:
-            names.update(filter(None, notify.payload.split(",")))
+        if not raw.notifies:
+            select.select([raw, wake], [], [], timeout)
+            raw.poll()
+        requests = [refresh.parse_announcement(notify.payload) for notify in raw.notifies]
         raw.notifies.clear()
-    return names
+    return requests
+
+
+class Owed:
+    """The writes announced to this watcher that its units do not show yet, per unit;
+    ``None`` stands for a bare request (``mark_dirty``)."""
+
+    def __init__(self, watched: set[str]) -> None:
+        self.watched = watched
+        self.writes: dict[str, set[int | None]] = {}
+
+    def add(self, requests: list[tuple[int | None, list[str]]]) -> None:
+        for transaction_id, names in requests:
+            for name in set(names) & self.watched:
+                self.writes.setdefault(name, set()).add(transaction_id)
+
+    def due(self) -> dict[str, set[int | None]]:
+        """The units whose last refresh misses one of their writes (one query), and
+        forget the rest: a refresh that began after a write's commit already shows it,
+        so under load one refresh serves every write announced while it ran."""
+        if not self.writes:
+            return {}
+        shown = refresh.snapshots(self.writes)
+        due = {}
+        for unit, writes in self.writes.items():
+            missed = {
+                transaction_id
+                for transaction_id in writes
+                if transaction_id is None
+                or not refresh.snapshot_shows(shown.get(unit, ""), transaction_id)
+            }
+            if missed:
+                due[unit] = missed
+        self.writes = {}
+        return due
 
 
 def _process_exists(pid: int) -> bool:
@@ -137,7 +174,7 @@ def _compact_while(
     try:
         while not stop.wait(every):
             try:
-                _connect()
+                _connect(COMPACTOR_NAME)
                 due = [unit for unit in rebuilds.units_to_compact() if unit in watched]
                 for outcome in rebuilds.compact(due):
                     limit = settings.READ_MODEL_DELTA_LIMIT
@@ -185,6 +222,7 @@ def watch(
     )
     compactor.start()
     backoff = 0.5
+    owed = Owed(watched)
     while not stop.is_set():
         try:
             _connect()
@@ -204,10 +242,14 @@ def watch(
                     _disconnect()
                     break
                 timeout = min(next_check - time.monotonic(), HEARTBEAT_EVERY)
-                requested = _wait_for_notifications(max(0.0, timeout), wake) & watched
-                for unit in sorted(requested):
-                    # Only while still dirty: another refresher may have done it already.
-                    for outcome in refresh.refresh_unit(unit):
+                owed.add(_wait_for_notifications(max(0.0, timeout), wake))
+                for unit, writes in sorted(owed.due().items()):
+                    if writes - {None}:
+                        outcomes = refresh.catch_up(unit, writes - {None}, max_wait=interval)
+                    else:
+                        # Only while still dirty: another refresher may have done it already.
+                        outcomes = refresh.refresh_unit(unit, wait=True)
+                    for outcome in outcomes:
                         log(str(outcome))
                 if time.monotonic() >= next_check:
                     refresh_now(freshness.units_behind(sorted(watched)), why="safety check")

@@ -190,8 +190,9 @@ def terminate_watcher_connections() -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE application_name = %s AND datname = current_database()",
-            [APPLICATION_NAME],
+            " WHERE (application_name = %s OR application_name LIKE %s)"
+            " AND datname = current_database()",
+            [APPLICATION_NAME, f"{APPLICATION_NAME} %"],
         )
         return cursor.fetchone()[0]
 

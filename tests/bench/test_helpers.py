@@ -6,9 +6,11 @@ import pytest
 from bench import peer
 from bench.bench import (
     bench_sizes,
+    cpu_spent,
     parse_pgbench,
     parse_wrk,
     percentile,
+    process_cpu_seconds,
     render_table,
     size_label,
 )
@@ -97,7 +99,16 @@ def _result(
         "rebuild_ms": {"allocations_view": 180.0},
         "allocate": {"sync": {"p50_ms": sync_p50, "p99_ms": 2 * sync_p50}},
         "allocations_lookup": {"requests_per_second": 100, "pgbench_tps": 1000, "ratio": ratio},
-        "read_your_writes": {"p50_ms": 30.0, "p99_ms": ryw_p99, "stale": 0},
+        "freshness": {
+            "200": {
+                "p50_ms": 30.0,
+                "p99_ms": ryw_p99,
+                "stale": 0,
+                "watcher_cpu_per_1000_writes": {"refresh": 1.5, "rebuild": 0.25},
+                "watcher_core_share": 0.3,
+                "delta_rows_max": 420,
+            }
+        },
     }
 
 
@@ -124,9 +135,19 @@ def test_table_has_a_column_per_size_and_a_verdict_where_a_target_applies():
         "| refresh after one allocate, all views (ms p50) | 50.0 | 150.0 FAIL |"
     )
     assert "| 20.0 / 40.0 | 50.0 / 100.0 FAIL |" in row("POST /api/allocate, sync (ms p50 / p99)")
-    assert "| 30 / 400 PASS | 30 / 600 FAIL |" in row(
-        "read-your-writes wait, async, 20 writes/s (ms p50 / p99)"
+    assert "| 30 / 400 FAIL | 30 / 600 FAIL |" in row(
+        "read-your-writes wait at a steady 200 writes/s (ms p50 / p99)"
     )
+    # The watcher's cost: CPU per 1,000 writes apart, its share of a core (a 1M target).
+    assert "| 1.50 / 0.25 | 1.50 / 0.25 |" in row(
+        "… watcher's CPU s per 1,000 writes at 200/s: delta refreshes / base rebuilds"
+    )
+    assert "| 30 % | 30 % FAIL | ≤ 25 % at 1M orders |" in row(
+        "… watcher's share of one core at 200 writes/s"
+    )
+    assert "| 420 | 420 |" in row("… largest delta at 200 writes/s (rows)")
+    # A rate not measured shows as such.
+    assert "| - | - |" in row("read-your-writes wait at a steady 20 writes/s (ms p50 / p99)")
     assert "| 20.0 % PASS | 5.0 % FAIL |" in row("… API / pgbench")
     # Figures not measured show as such rather than as zero.
     assert "| - | - |" in row("POST /api/allocate, async (ms p50 / p99)")
@@ -179,3 +200,20 @@ def test_the_peer_is_the_checkout_cosmic_peer_names(tmp_path):
     app.parent.mkdir(parents=True)
     app.touch()
     assert peer.checkout({"COSMIC_PEER": str(tmp_path)}) == tmp_path.resolve()
+
+
+def test_cpu_spent_counts_each_process_from_its_first_sample_or_from_zero():
+    before = {"refresh": {10: 1.0, 11: 2.0}, "rebuild": {12: 5.0}}
+    after = {"refresh": {10: 1.5, 11: 2.25, 13: 0.5}, "rebuild": {12: 9.0}}
+    assert cpu_spent(before, after) == {"refresh": 1.25, "rebuild": 4.0}
+
+
+def test_reads_a_process_cpu_seconds_from_proc():
+    import os
+    import time
+
+    seconds = process_cpu_seconds(os.getpid())
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:  # some CPU of our own
+        pass
+    assert process_cpu_seconds(os.getpid()) > seconds >= 0

@@ -34,14 +34,19 @@ def test_a_refresh_killed_midway_is_recorded_and_the_next_one_repairs(settings):
     result = services.allocate(commands.Allocate(orderid="o1", sku="LAMP", qty=2))
     blocker = hold_view_lock("allocations_view")
     outcomes = []
-    [refresher] = run_threads(lambda: outcomes.extend(refresh.refresh_unit("allocations_view")), 1)
-    wait_until(lambda: _refresh_backend() is not None, what="the refresh to start")
+    try:
+        [refresher] = run_threads(
+            lambda: outcomes.extend(refresh.catch_up("allocations_view", [result.transaction_id])),
+            1,
+        )
+        wait_until(lambda: _refresh_backend() is not None, what="the refresh to start")
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(%s)", [_refresh_backend()])
-    refresher.join(timeout=30)
-    blocker.rollback()
-    blocker.close()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [_refresh_backend()])
+        refresher.join(timeout=30)
+    finally:
+        blocker.rollback()
+        blocker.close()
 
     assert [outcome.refreshed for outcome in outcomes] == [False]
     state = RefreshState.objects.get(unit="allocations_view")

@@ -183,7 +183,7 @@ def test_check_passes_after_a_long_random_history_of_commands():
 
 
 def stop_refreshing(settings) -> None:
-    """From now on commands only mark views dirty; no watcher runs in tests: views go stale."""
+    """From now on commands only announce their writes; no watcher runs in tests: views go stale."""
     settings.READ_MODEL_REFRESH = "async"
 
 

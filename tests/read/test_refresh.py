@@ -1,6 +1,7 @@
 """The refresh machinery on real PostgreSQL: once per transaction, coalescing, failures,
 and consistency tokens that are exact."""
 
+import itertools
 import threading
 import time
 from decimal import Decimal
@@ -120,44 +121,101 @@ class RefreshProbe:
         monkeypatch.setattr(refresh, "_refresh_once", probed)
 
 
-def test_requests_during_a_refresh_collapse_into_one_follow_up(monkeypatch):
-    hold = threading.Event()
-    probe = RefreshProbe(monkeypatch, hold=hold)
-    [first] = run_threads(lambda: refresh.request_refresh(["order_summary"]), 1)
-    assert probe.started.wait(timeout=10)
+_write_numbers = itertools.count()
 
-    # Twenty more writers ask while the first refresh is still running: none waits.
-    latecomers = run_threads(lambda: refresh.request_refresh(["order_summary"]), 20)
-    for thread in latecomers:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in latecomers)
+
+def committed_writes(count: int, settings) -> list[int]:
+    """The transactions of ``count`` committed writes that touch order_summary, made in
+    async mode with no watcher running, so that no refresh includes them yet."""
+    mode, settings.READ_MODEL_REFRESH = settings.READ_MODEL_REFRESH, "async"
+    try:
+        return [place(f"w{next(_write_numbers)}").transaction_id for _ in range(count)]
+    finally:
+        settings.READ_MODEL_REFRESH = mode
+
+
+def waiting_for_the_refresh_lock() -> int:
+    """Other sessions queued for a read model's advisory lock."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            " AND classid = %s",
+            [refresh.LOCK_NAMESPACE],
+        )
+        return cursor.fetchone()[0]
+
+
+def test_writers_arriving_during_a_refresh_wait_for_it_and_share_one_follow_up(
+    monkeypatch, settings
+):
+    [first_write] = committed_writes(1, settings)
+    probe = RefreshProbe(monkeypatch)
+    blocker = hold_view_lock("order_summary")  # the first refresh waits, in its snapshot
+    [first] = run_threads(lambda: refresh.catch_up("order_summary", [first_write]), 1)
+    wait_until(_refresh_is_waiting_for_a_lock, what="the refresh to take its snapshot and wait")
+
+    # Twenty writes commit after the first refresh's snapshot; their writers queue
+    # behind it rather than refreshing beside it.
+    latecomers = committed_writes(20, settings)
+    waiters = run_threads(lambda: refresh.catch_up("order_summary", [latecomers.pop()]), 20)
+    wait_until(lambda: waiting_for_the_refresh_lock() == 20, what="the writers to queue")
     assert probe.count == 1
 
-    hold.set()
-    first.join(timeout=30)
+    blocker.rollback()
+    blocker.close()
+    for thread in [first, *waiters]:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in [first, *waiters])
 
-    assert probe.count == 2  # the first refresh and exactly one follow-up
+    # The first refresh did not show their writes; one follow-up showed them all.
+    assert probe.count == 2
     assert probe.most_at_once == 1
     assert freshness.units_behind(["order_summary"]) == []
 
 
-def test_many_simultaneous_requests_never_refresh_one_view_twice_at_once(monkeypatch):
+def test_writers_asking_at_once_are_served_by_one_refresh(monkeypatch, settings):
+    writes = committed_writes(30, settings)
     probe = RefreshProbe(monkeypatch)
     barrier = threading.Barrier(30)
 
     def request():
+        transaction_id = writes.pop()
         barrier.wait(timeout=30)
-        refresh.request_refresh(["allocations_view"])
+        refresh.request_refresh(["order_summary"], transaction_id)
 
     for thread in run_threads(request, 30):
         thread.join(timeout=60)
 
-    assert probe.most_at_once == 1
-    assert 1 <= probe.count < 30
-    assert freshness.units_behind(["allocations_view"]) == []
+    # Every write had committed before the first refresh began: it showed them all.
+    assert probe.count == 1
+    assert freshness.units_behind(["order_summary"]) == []
 
 
-def test_another_process_holding_the_refresh_lock_gets_the_follow_up():
+def test_a_write_committed_during_a_refresh_is_covered_by_the_next_one(settings):
+    [early] = committed_writes(1, settings)
+    before = refresh_counts()["order_summary"]
+    blocker = hold_view_lock("order_summary")
+    [refresher] = run_threads(lambda: refresh.catch_up("order_summary", [early]), 1)
+    wait_until(_refresh_is_waiting_for_a_lock, what="the refresh to take its snapshot and wait")
+
+    written = []
+    # Committed after the refresh's snapshot; in sync mode it queues behind that refresh.
+    [writer] = run_threads(lambda: written.append(place("during")), 1)
+    wait_until(lambda: waiting_for_the_refresh_lock() == 1, what="the writer to queue")
+    blocker.rollback()
+    blocker.close()
+    for thread in (refresher, writer):
+        thread.join(timeout=30)
+    [result] = written
+
+    assert refresh_counts()["order_summary"] - before == 2
+    token = result.consistency_token
+    assert queries.freshness("order", token).stale is False
+    assert queries.order("during").reference == "during"
+
+
+def test_a_writer_kept_waiting_too_long_leaves_the_refresh_owed(settings):
+    [write] = committed_writes(1, settings)
     holder = other_connection()
     holder.autocommit = True
     with holder.cursor() as cursor:
@@ -166,9 +224,10 @@ def test_another_process_holding_the_refresh_lock_gets_the_follow_up():
         )
     try:
         before = refresh_counts().get("order_summary", 0)
-        refresh.request_refresh(["order_summary"])
-        # It left the refresh to the lock's holder, and said so in the state.
+        assert refresh.catch_up("order_summary", [write], max_wait=0.2) == []
+        # It gave up waiting for the lock's holder, and said so in the state.
         assert refresh_counts()["order_summary"] == before
+        assert RefreshState.objects.get(unit="order_summary").dirty
         assert freshness.units_behind(["order_summary"]) == ["order_summary"]
     finally:
         holder.close()
@@ -177,6 +236,27 @@ def test_another_process_holding_the_refresh_lock_gets_the_follow_up():
         True
     ]
     assert freshness.units_behind(["order_summary"]) == []
+
+
+def test_under_concurrent_writers_one_refresh_covers_several_writes():
+    add_batch("lamps", "LAMP", 10_000)
+    before = refresh_counts()["allocations_view"]
+    writers, each = 8, 10
+
+    writer_numbers = itertools.count()
+
+    def write() -> None:
+        writer = next(writer_numbers)
+        for number in range(each):
+            services.allocate(commands.Allocate(f"o{writer}-{number}", "LAMP", 1))
+
+    for thread in run_threads(write, writers):
+        thread.join(timeout=120)
+
+    refreshes = refresh_counts()["allocations_view"] - before
+    assert refreshes < writers * each
+    assert freshness.units_behind() == []
+    assert verification.check_view("allocations_view").ok
 
 
 # --- failures ----------------------------------------------------------------------

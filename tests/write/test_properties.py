@@ -682,7 +682,7 @@ class CommandMachine(RuleBasedStateMachine):
 
 
 def test_random_commands_keep_the_rules(settings):
-    # Commands only mark views dirty; the machine rebuilds them itself before comparing.
+    # Commands only announce their writes; the machine rebuilds them itself before comparing.
     settings.READ_MODEL_REFRESH = "async"
     CommandMachine.examples = CommandMachine.steps = CommandMachine.commands_sent = 0
     CommandMachine.read_model_checks = 0
