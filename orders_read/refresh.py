@@ -6,12 +6,15 @@ A read model (``read_models``) is a plain view over a large *base*, rebuilt now 
 not with the data. Coalescing, across every process of the deployment, with PostgreSQL
 alone:
 
-* A write marks its read models ``dirty`` in ``read_model_state`` (and NOTIFYs
-  ``read_model_dirty``).
-* A refresher takes the read model's advisory lock (only one refresh of it runs at a
-  time), clears ``dirty``, refreshes, and loops while ``dirty`` was set again meanwhile:
-  requests that arrive during a refresh collapse into one follow-up. A process that
-  cannot take the lock simply leaves: the holder will do its follow-up.
+* Only the holder of a unit's advisory lock refreshes it, so one refresh of a unit runs
+  at a time.
+* After a write (``request_refresh``), async mode only announces it (NOTIFY
+  ``read_model_dirty`` with the writing transaction); the watcher refreshes a unit when
+  its last snapshot misses an announced write. Sync mode ``catch_up``s in the request:
+  it queues for the lock behind a refresh in flight and refreshes only if that one did
+  not include its write. Either way one refresh serves every write committed before it.
+* Operators' requests, failed refreshes and writers that gave up waiting mark the unit
+  ``dirty`` in ``read_model_state``; ``refresh_unit`` refreshes while it is set.
 
 Each refresh runs in a REPEATABLE READ transaction and records the snapshot it ran under
 (``pg_current_snapshot()``), which ``freshness`` compares with a write's token.
