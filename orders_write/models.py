@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 
 from orders_write import domain
 
@@ -136,7 +137,10 @@ class Event(models.Model):
     name = models.CharField(max_length=64, db_index=True)
     payload = models.JSONField()
     transaction_id = models.BigIntegerField(
-        db_index=True, help_text="pg_current_xact_id() of the command that recorded it."
+        db_index=True,
+        # Set by the database, and returned by the INSERT that records the events.
+        db_default=RawSQL("pg_current_xact_id()::text::bigint", []),
+        help_text="pg_current_xact_id() of the command that recorded it.",
     )
     recorded_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

@@ -74,13 +74,15 @@ def _service(func: Callable[[C], CommandResult]) -> Callable[[C], CommandResult]
 
 def _record(recorded: Sequence[events.Event], *, reference: str | None = None) -> CommandResult:
     """Append the events to the log in this transaction; publish them after commit."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_current_xact_id()::text::bigint")
-        (transaction_id,) = cursor.fetchone()
-    Event.objects.bulk_create(
-        Event(name=event.kind, payload=event.as_payload(), transaction_id=transaction_id)
-        for event in recorded
+    rows = Event.objects.bulk_create(
+        Event(name=event.kind, payload=event.as_payload()) for event in recorded
     )
+    if rows:  # the database gave each its transaction (Event.transaction_id's default)
+        transaction_id = rows[0].transaction_id
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_current_xact_id()::text::bigint")
+            (transaction_id,) = cursor.fetchone()
     result = CommandResult(tuple(recorded), transaction_id, reference)
     transaction.on_commit(functools.partial(_publish, result))
     return result
@@ -121,11 +123,16 @@ def _lock_order(reference: str, *, field: str = "reference") -> Order:
         raise domain.NotFound(f"Unknown order {reference}", field=field) from None
 
 
-def _batch_stock(sku: str) -> list[domain.BatchStock]:
+def _batch_stock(sku: str) -> tuple[list[domain.BatchStock], dict[str, int]]:
+    """The SKU's batches as the domain sees them, and their ids by reference."""
     batches = Batch.objects.filter(product_id=sku).values_list(
-        "reference", "purchased_quantity", "allocated_quantity", "eta"
+        "id", "reference", "purchased_quantity", "allocated_quantity", "eta"
     )
-    return [domain.BatchStock(*row) for row in batches]
+    stock, ids = [], {}
+    for batch_id, *row in batches:
+        stock.append(domain.BatchStock(*row))
+        ids[stock[-1].reference] = batch_id
+    return stock, ids
 
 
 def _add_to_allocated(quantities: Iterable[tuple[int, int]]) -> None:
@@ -139,10 +146,13 @@ def _add_to_allocated(quantities: Iterable[tuple[int, int]]) -> None:
         )
 
 
-def _aggregate(product: Product, *, with_batches: bool = True) -> domain.Product:
-    """The domain's view of a locked product (its batches only when a decision needs them)."""
-    batches = _batch_stock(product.sku) if with_batches else []
-    return domain.Product(product.sku, batches, product.version)
+def _aggregate(
+    product: Product, *, with_batches: bool = True
+) -> tuple[domain.Product, dict[str, int]]:
+    """The domain's view of a locked product (its batches only when a decision needs
+    them), and the ids of those batches by reference."""
+    batches, batch_ids = _batch_stock(product.sku) if with_batches else ([], {})
+    return domain.Product(product.sku, batches, product.version), batch_ids
 
 
 def _saved(product: Product, aggregate: domain.Product) -> list[events.Event]:
@@ -173,12 +183,9 @@ def _line_of(held: domain.HeldLine) -> OrderLine:
 
 def _save_allocations(
     decisions: Sequence[tuple[domain.HeldLine, domain.BatchStock | None]],
+    batch_ids: dict[str, int],
 ) -> None:
     """Insert the allocations the domain decided (lines with no batch stay unallocated)."""
-    chosen_refs = {batch.reference for _, batch in decisions if batch is not None}
-    if not chosen_refs:
-        return
-    batch_ids = dict(Batch.objects.filter(reference__in=chosen_refs).values_list("reference", "id"))
     new_allocations = [
         Allocation(line=_line_of(held), batch_id=batch_ids[batch.reference])
         for held, batch in decisions
@@ -194,8 +201,8 @@ def _allocate_lines(product: Product, lines: Sequence[OrderLine]) -> list[events
     """Allocate unallocated lines of one (locked) product by the domain's policy."""
     if not lines:
         return []
-    aggregate = _aggregate(product)
-    _save_allocations(aggregate.allocate([_to_allocate(line) for line in lines]))
+    aggregate, batch_ids = _aggregate(product)
+    _save_allocations(aggregate.allocate([_to_allocate(line) for line in lines]), batch_ids)
     return _saved(product, aggregate)
 
 
@@ -214,7 +221,7 @@ def _release(product: Product, allocations: Sequence[Allocation]) -> list[events
     """Release a (locked) product's allocations."""
     if not allocations:
         return []
-    aggregate = _aggregate(product, with_batches=False)
+    aggregate, _ = _aggregate(product, with_batches=False)
     released = [_held(allocation) for allocation in allocations]
     aggregate.release(released)
     _delete_allocations(released)
@@ -287,14 +294,14 @@ def change_batch_quantity(command: commands.ChangeBatchQuantity) -> CommandResul
     product = _lock_products([sku])[sku]
     batch = Batch.objects.get(reference=command.ref)
     held = batch.allocations.select_related("line__order", "batch").order_by("allocated_at", "id")
-    aggregate = _aggregate(product)
+    aggregate, batch_ids = _aggregate(product)
     released, decisions = aggregate.change_batch_quantity(
         command.ref, command.qty, [_held(allocation) for allocation in held]
     )
     batch.purchased_quantity = command.qty
     batch.save(update_fields=["purchased_quantity"])
     _delete_allocations(released)
-    _save_allocations(decisions)
+    _save_allocations(decisions, batch_ids)
     recorded = _saved(product, aggregate)
     return _record(recorded)
 
@@ -412,12 +419,14 @@ def allocate(command: commands.Allocate) -> CommandResult:
     domain.check_order_reference(command.orderid, field="orderid")  # it may create the order
     domain.check_key(command.sku, what="SKU", field="sku")
     domain.check_quantity(command.qty)
-    if not Product.objects.filter(sku=command.sku).exists():
-        raise domain.InvalidSku(command.sku)
     order, recorded = _lock_or_create_submitted_order(command.orderid)
+    # Locked after the order, as every command does; an unknown SKU undoes a new order.
+    product = _lock_products([command.sku]).get(command.sku)
+    if product is None:
+        raise domain.InvalidSku(command.sku)
     domain.check_accepts_commands(order.reference, order.status, field="orderid")
-    product = _lock_products([command.sku])[command.sku]
-    line = OrderLine.objects.filter(order=order, product=product).first()
+    # A new order (it recorded OrderPlaced) has no line yet.
+    line = None if recorded else OrderLine.objects.filter(order=order, product=product).first()
     if line is None:
         line = OrderLine.objects.create(
             order=order, product=product, quantity=command.qty, unit_price=product.price
