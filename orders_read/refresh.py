@@ -127,10 +127,12 @@ def in_snapshot(timeout: float | None) -> Iterator[tuple[object, str, datetime.d
     in it sees (``pg_current_snapshot()``, taken by its first query) with when it was taken."""
     timeout_ms = int((settings.READ_MODEL_REFRESH_TIMEOUT if timeout is None else timeout) * 1000)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        cursor.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
-        cursor.execute(f"SET LOCAL lock_timeout = {timeout_ms}")
-        cursor.execute("SELECT pg_current_snapshot()::text, statement_timestamp()")
+        # One round trip; the SETs take no snapshot, so the SELECT's is the transaction's.
+        cursor.execute(
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;"
+            f" SET LOCAL statement_timeout = {timeout_ms}; SET LOCAL lock_timeout = {timeout_ms};"
+            " SELECT pg_current_snapshot()::text, statement_timestamp()"
+        )
         snapshot, taken_at = cursor.fetchone()
         yield cursor, snapshot, taken_at
 
@@ -146,22 +148,22 @@ def _refresh_once(unit: str, *, full: bool = False, timeout: float | None = None
         with in_snapshot(timeout) as (cursor, snapshot, taken_at):
             concurrently = "" if full else "CONCURRENTLY "
             cursor.execute(f"REFRESH MATERIALIZED VIEW {concurrently}{delta}")
-            # The view's rows: the base's, less those of the delta's keys, plus the delta's.
+            # The view's rows: the base's, less those of the delta's keys, plus the delta's;
+            # the base's hidden rows key by key, so that each count is an index lookup
+            # whatever the statistics.
             cursor.execute(
-                f"SELECT count(*), count({quote(spec.row_id)}) FROM {delta}",
+                f"SELECT delta.row_count, delta.rows_shown,"
+                f" (SELECT coalesce(sum((SELECT count(*) FROM {base} base"
+                f"   WHERE base.{quote(spec.key)} = pending.delta_key)), 0)"
+                f"  FROM (SELECT DISTINCT delta_key FROM {delta}) pending),"
+                f" (SELECT row_count FROM read_model_base_state WHERE unit = %s)"
+                f" FROM (SELECT count(*) AS row_count, count({quote(spec.row_id)}) AS rows_shown"
+                f" FROM {delta}) delta",
+                [unit],
             )
-            delta_row_count, delta_rows_shown = cursor.fetchone()
-            # Key by key, so that each count is an index lookup whatever the statistics.
-            cursor.execute(
-                f"SELECT coalesce(sum((SELECT count(*) FROM {base} base"
-                f" WHERE base.{quote(spec.key)} = pending.delta_key)), 0)"
-                f" FROM (SELECT DISTINCT delta_key FROM {delta}) pending"
-            )
-            (base_rows_hidden,) = cursor.fetchone()
-            cursor.execute("SELECT row_count FROM read_model_base_state WHERE unit = %s", [unit])
-            found = cursor.fetchone()
-            if found and found[0] is not None:
-                row_count = found[0] - base_rows_hidden + delta_rows_shown
+            delta_row_count, delta_rows_shown, base_rows_hidden, base_rows = cursor.fetchone()
+            if base_rows is not None:
+                row_count = base_rows - base_rows_hidden + delta_rows_shown
             else:
                 cursor.execute(f"SELECT count(*) FROM {quote(spec.name)}")
                 (row_count,) = cursor.fetchone()
@@ -191,25 +193,33 @@ def _record_success(
     row_count: int,
     delta_row_count: int,
 ) -> None:
-    # Its own transaction, after the refresh's: the refresh must not hold this row.
-    with transaction.atomic(), connection.cursor() as cursor:
+    # Its own transaction (one statement), after the refresh's: the refresh must not hold
+    # this row.
+    with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE read_model_state SET snapshot = %s, last_refreshed_at = %s,"
-            " last_duration_ms = %s, row_count = %s, delta_row_count = %s,"
-            " refresh_count = refresh_count + 1, last_error = '' WHERE unit = %s",
-            [snapshot, taken_at, duration_ms, row_count, delta_row_count, unit],
+            "WITH recorded AS ("
+            " INSERT INTO read_model_state (unit, dirty, snapshot, last_refreshed_at,"
+            " last_duration_ms, row_count, delta_row_count, refresh_count, last_error)"
+            " VALUES (%s, false, %s, %s, %s, %s, %s, 1, '') ON CONFLICT (unit) DO UPDATE SET"
+            " snapshot = excluded.snapshot, last_refreshed_at = excluded.last_refreshed_at,"
+            " last_duration_ms = excluded.last_duration_ms, row_count = excluded.row_count,"
+            " delta_row_count = excluded.delta_row_count, last_error = '',"
+            " refresh_count = read_model_state.refresh_count + 1 RETURNING unit)"
+            " SELECT pg_notify(%s, unit) FROM recorded",
+            [unit, snapshot, taken_at, duration_ms, row_count, delta_row_count, REFRESHED_CHANNEL],
         )
-        cursor.execute("SELECT pg_notify(%s, %s)", [REFRESHED_CHANNEL, unit])
 
 
 def _record_failure(unit: str, message: str) -> None:
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
+        with connection.cursor() as cursor:
             # Still owed: the next refresh, by whoever comes, repairs the view.
             cursor.execute(
-                "UPDATE read_model_state SET dirty = true, last_error = %s, last_error_at = now()"
-                " WHERE unit = %s",
-                [message, unit],
+                "INSERT INTO read_model_state"
+                " (unit, dirty, refresh_count, snapshot, last_error, last_error_at)"
+                " VALUES (%s, true, 0, '', %s, now()) ON CONFLICT (unit) DO UPDATE SET"
+                " dirty = true, last_error = excluded.last_error, last_error_at = now()",
+                [unit, message],
             )
     except DatabaseError:
         logger.exception("could not record the failed refresh of %s", unit)
