@@ -180,6 +180,13 @@ READ_MODEL_MAX_WAIT = env.float("READ_MODEL_MAX_WAIT", default=2.0)
 READ_MODEL_REFRESH_TIMEOUT = env.float("READ_MODEL_REFRESH_TIMEOUT", default=10.0)
 # How often `refresh_views --watch` checks every view against the event log anyway.
 READ_MODEL_WATCH_INTERVAL = env.float("READ_MODEL_WATCH_INTERVAL", default=30.0)
+# Under load, the most of one core the watcher's refreshes take: after a round of
+# refreshes it lets announcements gather for as long as that keeps its busy share
+# below this, so one refresh serves more writes the faster they come. A lone write is
+# refreshed at once. 1 refreshes back to back.
+READ_MODEL_WATCHER_SHARE = env.float("READ_MODEL_WATCHER_SHARE", default=0.25)
+if not 0 < READ_MODEL_WATCHER_SHARE <= 1:
+    raise ImproperlyConfigured("READ_MODEL_WATCHER_SHARE must be above 0 and at most 1.")
 # Once a read model's delta view holds this many rows, the watcher rebuilds its base
 # (in the background) so that refreshing after a write stays small.
 READ_MODEL_DELTA_LIMIT = env.int("READ_MODEL_DELTA_LIMIT", default=2000)

@@ -81,6 +81,27 @@ def _wait_for_notifications(timeout: float, wake: int) -> list[tuple[int | None,
     return requests
 
 
+class Pace:
+    """Spaces rounds of refreshes so that, under load, they keep the watcher busy at most
+    ``share`` of the time: a round that took ``t`` seconds is followed by a rest of
+    ``t * (1 / share - 1)``. The first round after a quiet spell starts at once."""
+
+    def __init__(self, share: float) -> None:
+        self.share = share
+        self.started = self.resting_until = 0.0
+
+    def rest(self) -> float:
+        """Seconds until the next round may start."""
+        return self.resting_until - time.monotonic()
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+
+    def end(self) -> None:
+        busy = time.monotonic() - self.started
+        self.resting_until = time.monotonic() + busy * (1 / self.share - 1)
+
+
 class Owed:
     """The writes announced to this watcher that its units do not show yet, per unit;
     ``None`` stands for a bare request (``mark_dirty``)."""
@@ -223,6 +244,7 @@ def watch(
     compactor.start()
     backoff = 0.5
     owed = Owed(watched)
+    pace = Pace(settings.READ_MODEL_WATCHER_SHARE)
     while not stop.is_set():
         try:
             _connect()
@@ -243,14 +265,23 @@ def watch(
                     break
                 timeout = min(next_check - time.monotonic(), HEARTBEAT_EVERY)
                 owed.add(_wait_for_notifications(max(0.0, timeout), wake))
-                for unit, writes in sorted(owed.due().items()):
-                    if writes - {None}:
-                        outcomes = refresh.catch_up(unit, writes - {None}, max_wait=interval)
-                    else:
-                        # Only while still dirty: another refresher may have done it already.
-                        outcomes = refresh.refresh_unit(unit, wait=True)
-                    for outcome in outcomes:
-                        log(str(outcome))
+                rest = pace.rest()
+                if owed.writes and rest > 0:
+                    # Let announcements gather: the next round serves them all.
+                    owed.add(_wait_for_notifications(min(rest, HEARTBEAT_EVERY), wake))
+                    heartbeat.beat()
+                    continue
+                if owed.writes:
+                    pace.start()
+                    for unit, writes in sorted(owed.due().items()):
+                        if writes - {None}:
+                            outcomes = refresh.catch_up(unit, writes - {None}, max_wait=interval)
+                        else:
+                            # Only while still dirty: another refresher may have done it.
+                            outcomes = refresh.refresh_unit(unit, wait=True)
+                        for outcome in outcomes:
+                            log(str(outcome))
+                    pace.end()
                 if time.monotonic() >= next_check:
                     refresh_now(freshness.units_behind(sorted(watched)), why="safety check")
                     next_check = time.monotonic() + interval

@@ -1,6 +1,7 @@
 """Async mode: `refresh_views --watch` in a real subprocess keeps the read side fresh."""
 
 import datetime
+import itertools
 import socket
 import subprocess
 import sys
@@ -9,9 +10,10 @@ import pytest
 
 from orders_read import queries, rebuilds, verification
 from orders_read import watcher as watcher_module
-from orders_read.models import BaseState
+from orders_read.models import BaseState, RefreshState
 from orders_read.read_models import READ_MODELS
 from orders_write import commands, services
+from tests.database import run_threads
 from tests.factories import add_batch, watcher_row
 from tests.processes import Watcher, terminate_watcher_connections
 from tests.waiting import wait_until
@@ -204,3 +206,43 @@ def test_compacting_from_the_admin_says_the_running_watcher_does_it(admin_client
 
     (message,) = [str(message) for message in page.context["messages"]]
     assert message.startswith("The watcher folds the deltas of allocations_view into their")
+
+
+def test_under_a_burst_of_writes_the_watcher_refreshes_far_fewer_times_than_it_is_told(
+    async_mode, watcher
+):
+    add_batch("lamps", "LAMP", 10_000)
+    watcher()
+    before = RefreshState.objects.get(unit="allocations_view").refresh_count
+    writers, each = 8, 15
+    writer_numbers = itertools.count()
+    tokens = []
+
+    def write() -> None:
+        writer = next(writer_numbers)
+        for number in range(each):
+            result = services.allocate(commands.Allocate(f"o{writer}-{number}", "LAMP", 1))
+            tokens.append(result.consistency_token)
+
+    for thread in run_threads(write, writers):
+        thread.join(timeout=120)
+
+    assert all(not queries.freshness("allocations_for", token).stale for token in tokens)
+    refreshes = RefreshState.objects.get(unit="allocations_view").refresh_count - before
+    assert 1 <= refreshes < writers * each / 2
+    assert verification.check_view("allocations_view").ok
+
+
+def test_pace_rests_three_times_a_round_at_a_quarter_share(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(watcher_module.time, "monotonic", lambda: clock[0])
+    pace = watcher_module.Pace(0.25)
+    assert pace.rest() <= 0  # the first round starts at once
+
+    pace.start()
+    clock[0] += 0.02  # a round of refreshes took 20 ms
+    pace.end()
+
+    assert pace.rest() == pytest.approx(0.06)
+    clock[0] += 0.06
+    assert pace.rest() == pytest.approx(0)
