@@ -84,7 +84,12 @@ def _wait_for_notifications(timeout: float, wake: int) -> list[tuple[int | None,
 class Pace:
     """Spaces rounds of refreshes so that, under load, they keep the watcher busy at most
     ``share`` of the time: a round that took ``t`` seconds is followed by a rest of
-    ``t * (1 / share - 1)``. The first round after a quiet spell starts at once."""
+    ``t * (1 / share - 1)``, at most MAX_REST. The first round after a quiet spell starts
+    at once. A round's time is its wall time, which on a busy machine overstates what it
+    cost (its database session waits for a core too): the cap keeps the read-your-writes
+    wait short there."""
+
+    MAX_REST = 0.1
 
     def __init__(self, share: float) -> None:
         self.share = share
@@ -99,7 +104,7 @@ class Pace:
 
     def end(self) -> None:
         busy = time.monotonic() - self.started
-        self.resting_until = time.monotonic() + busy * (1 / self.share - 1)
+        self.resting_until = time.monotonic() + min(busy * (1 / self.share - 1), self.MAX_REST)
 
 
 class Owed:

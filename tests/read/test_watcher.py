@@ -246,3 +246,8 @@ def test_pace_rests_three_times_a_round_at_a_quarter_share(monkeypatch):
     assert pace.rest() == pytest.approx(0.06)
     clock[0] += 0.06
     assert pace.rest() == pytest.approx(0)
+
+    pace.start()
+    clock[0] += 1.0  # a slow round: the rest is capped, to keep read-your-writes short
+    pace.end()
+    assert pace.rest() == pytest.approx(watcher_module.Pace.MAX_REST)
