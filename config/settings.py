@@ -187,8 +187,8 @@ READ_MODEL_WATCH_INTERVAL = env.float("READ_MODEL_WATCH_INTERVAL", default=30.0)
 READ_MODEL_WATCHER_SHARE = env.float("READ_MODEL_WATCHER_SHARE", default=0.25)
 if not 0 < READ_MODEL_WATCHER_SHARE <= 1:
     raise ImproperlyConfigured("READ_MODEL_WATCHER_SHARE must be above 0 and at most 1.")
-# Once a read model's delta view holds this many rows, the watcher rebuilds its base
-# (in the background) so that refreshing after a write stays small.
+# Once a read model's delta holds this many rows, or a tenth of its base's if more, the
+# watcher rebuilds its base in the background, folding the delta in.
 READ_MODEL_DELTA_LIMIT = env.int("READ_MODEL_DELTA_LIMIT", default=2000)
 
 LOGGING = {

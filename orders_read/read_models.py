@@ -5,9 +5,11 @@ Each read model is three PostgreSQL objects, all generated here from its definit
 created by migrations (``RunSQL(model.create_sql(), model.drop_sql())``):
 
 * ``<name>_base``: the query over every key, materialized; rebuilt now and then.
-* ``<name>_delta``: the same query for the keys written since the base's snapshot
-  (``read_pending_orders`` / ``read_pending_skus``, migration 0010), one row with no data
-  for a key that has no rows left, materialized; refreshed after each write.
+* ``<name>_delta``: a table of the same query's rows for the keys written since the
+  base's snapshot (``read_pending_orders`` / ``read_pending_skus``, migration 0010), one
+  row with no data for a key that has no rows left. A refresh rewrites the rows of the
+  keys written since the refresh before, so that its work grows with the writes, not
+  with the delta; a compaction rewrites it whole after rebuilding the base.
 * ``<name>``: a plain view, the delta's rows for its keys and the base's for every other
   key. The unmanaged models in ``models.py`` read it.
 
@@ -28,21 +30,21 @@ class DirtyKeys:
     table: str
     column: str
     pending: str
+    sql_type: str
 
 
-ORDERS = DirtyKeys("read_dirty_order", "order_id", "read_pending_orders")
-SKUS = DirtyKeys("read_dirty_sku", "sku", "read_pending_skus")
+ORDERS = DirtyKeys("read_dirty_order", "order_id", "read_pending_orders", "bigint")
+SKUS = DirtyKeys("read_dirty_sku", "sku", "read_pending_skus", "varchar")
 
 
 @dataclass(frozen=True)
 class Index:
-    """An index of the base, named ``<name>_base_<suffix>``; with ``in_delta`` the delta
-    gets it too (``<name>_delta_<suffix>``)."""
+    """An index of the base, named ``<name>_base_<suffix>``, and of the delta
+    (``<name>_delta_<suffix>``, never unique there: a key with no rows has a row of NULLs)."""
 
     suffix: str
     columns: str
     unique: bool = False
-    in_delta: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,16 +88,31 @@ class ReadModel:
             self.base, self.indexes
         )
 
-    def delta_sql(self) -> str:
-        keys = self.follows
-        where = f"WHERE {self.key_expression} = pending.{keys.column}"
+    def delta_rows(self, keys: str) -> str:
+        """The delta's rows for the keys the SQL ``keys`` lists (a set-returning
+        expression or a subquery of one column): each key's rows under the defining
+        query, or one row of NULLs for a key that has none left."""
+        where = f"WHERE {self.key_expression} = pending.delta_key"
         return (
-            f"CREATE MATERIALIZED VIEW {self.delta} AS\n"
-            f"SELECT pending.{keys.column} AS delta_key, piece.*\n"
-            f"FROM {keys.pending}('{self.name}') pending\n"
-            f"LEFT JOIN LATERAL (\n{self.query(where)}\n) piece ON true;\n"
+            f"SELECT pending.delta_key, piece.*\n"
+            f"FROM {keys} pending(delta_key)\n"
+            f"LEFT JOIN LATERAL (\n{self.query(where)}\n) piece ON true"
+        )
+
+    def pending_keys(self) -> str:
+        """SQL of the keys written since the base's snapshot (the whole delta's keys)."""
+        return f"{self.follows.pending}('{self.name}')"
+
+    def delta_sql(self) -> str:
+        # A table, kept up to date key by key (refresh.py): a refresh rewrites only the
+        # rows of the keys written since the one before, whatever the delta's size.
+        keys = self.follows
+        indexes = [Index(index.suffix, index.columns) for index in self.indexes]
+        return (
+            f"CREATE TABLE {self.delta} AS\n{self.delta_rows(self.pending_keys())};\n"
             f"CREATE UNIQUE INDEX {self.delta}_key ON {self.delta} (delta_key, {self.row_id});\n"
-            + self._indexes_sql(self.delta, [index for index in self.indexes if index.in_delta])
+            f"ALTER TABLE {self.delta} ALTER COLUMN delta_key TYPE {keys.sql_type};\n"
+            + self._indexes_sql(self.delta, indexes)
         )
 
     def view_sql(self) -> str:
@@ -119,22 +136,36 @@ class ReadModel:
 
     def create_sql(self) -> str:
         """Base, delta and plain view, with the base's state saying it includes every
-        write committed before this transaction (it was built in it)."""
+        write committed before this transaction (it was built in it), and the read
+        model's state that its delta does too (its counts are taken afresh)."""
         return (
             "INSERT INTO read_model_base_state (unit, snapshot, rebuilt_at, rebuild_count)\n"
             f"VALUES ('{self.name}', pg_current_snapshot()::text, now(), 0)\n"
             "ON CONFLICT (unit) DO UPDATE SET snapshot = excluded.snapshot,"
-            " rebuilt_at = excluded.rebuilt_at;\n"
+            " rebuilt_at = excluded.rebuilt_at, row_count = NULL;\n"
+            "INSERT INTO read_model_state"
+            " (unit, dirty, refresh_count, snapshot, last_error, last_refreshed_at)\n"
+            f"VALUES ('{self.name}', false, 0, pg_current_snapshot()::text, '', now())\n"
+            "ON CONFLICT (unit) DO UPDATE SET snapshot = excluded.snapshot,"
+            " last_refreshed_at = now(), row_count = NULL, delta_row_count = NULL;\n"
             + self.base_sql()
             + self.delta_sql()
             + self.view_sql()
         )
 
     def drop_sql(self) -> str:
+        """Drops the read model's objects, whatever kind each is (the delta was a
+        materialized view before it was a table)."""
+        names = ", ".join(f"'{name}'" for name in (self.name, self.delta, self.base))
         return (
-            f"DROP VIEW {self.name};\n"
-            f"DROP MATERIALIZED VIEW {self.delta};\n"
-            f"DROP MATERIALIZED VIEW {self.base};\n"
+            "DO $$ DECLARE found record; BEGIN\n"
+            "  FOR found IN SELECT relname, relkind FROM pg_class\n"
+            f"      WHERE relname IN ({names}) AND relnamespace = current_schema()::regnamespace\n"
+            "      ORDER BY array_position('{v,r,m}'::\"char\"[], relkind) LOOP\n"
+            "    EXECUTE format('DROP %s %I', CASE found.relkind WHEN 'v' THEN 'VIEW'\n"
+            "      WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END, found.relname);\n"
+            "  END LOOP;\n"
+            "END $$;\n"
         )
 
 
@@ -163,8 +194,8 @@ JOIN orders_write_batch batch ON batch.id = allocation.batch_id""",
     indexes=(
         Index("line_id", "line_id", unique=True),
         Index("order_id", "order_id"),
-        Index("orderid", "orderid, sku, batchref", in_delta=True),
-        Index("batchref", "batchref", in_delta=True),
+        Index("orderid", "orderid, sku, batchref"),
+        Index("batchref", "batchref"),
     ),
     events=frozenset(_ALLOCATION_EVENTS),
 )
@@ -204,7 +235,7 @@ LEFT JOIN orders_write_allocation allocation ON allocation.line_id = line.id""",
     indexes=(
         Index("id", "id", unique=True),
         Index("reference", "reference", unique=True),
-        Index("created_at", "created_at DESC, id DESC", in_delta=True),
+        Index("created_at", "created_at DESC, id DESC"),
         Index("status", "status, created_at DESC, id DESC"),
         Index("customer", "customer_name"),
     ),
@@ -248,7 +279,7 @@ LEFT JOIN orders_write_batch batch ON batch.id = allocation.batch_id""",
     indexes=(
         Index("line_id", "line_id", unique=True),
         Index("order_id", "order_id"),
-        Index("orderid", "orderid, sku", in_delta=True),
+        Index("orderid", "orderid, sku"),
     ),
     events=frozenset(_ORDER_EVENTS | _ALLOCATION_EVENTS | {"OutOfStock"}),
 )

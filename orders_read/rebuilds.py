@@ -1,9 +1,12 @@
 """Rebuilding read models' bases, and folding deltas into them (compaction).
 
-A rebuild (``rebuild_base``; the watcher runs one once a delta has grown past
-READ_MODEL_DELTA_LIMIT rows) records the snapshot it saw in ``read_model_base_state`` in
-its own transaction; from then on the delta leaves out exactly the keys that snapshot
-covers. It takes a lock of its own, so deltas stay fresh during one.
+A rebuild (``rebuild_base``; the watcher compacts once a delta holds a tenth of its
+base's rows or READ_MODEL_DELTA_LIMIT, whichever is more) records the snapshot it saw in
+``read_model_base_state`` in its own transaction; the whole-delta refresh that follows
+(``compact``) leaves out exactly the keys that snapshot covers. It takes a lock of its
+own, so deltas stay fresh during one. Each compaction costs about the base's size and
+comes after writes of a tenth of it, so the rebuilds' work per write stays the same at
+any size.
 """
 
 from __future__ import annotations
@@ -42,8 +45,8 @@ def rebuild_base(
 
     ``concurrently`` keeps readers reading the old base meanwhile (slower); without it
     readers of the view wait for the rebuild. ``timeout`` in seconds, 0 (default) for
-    none. Afterwards the unit is marked dirty: its next delta refresh drops the keys
-    the new base covers. Never raises.
+    none. Afterwards the unit is marked dirty: its next whole-delta refresh
+    (``compact`` does one) drops the keys the new base covers. Never raises.
     """
     if connection.in_atomic_block:
         raise RuntimeError("a rebuild runs in transactions of its own, not inside one")
@@ -84,7 +87,6 @@ def rebuild_base(
         return failed(unit, error, started, base=True)
     finally:
         unlock(_base_lock(unit))
-    _forget_covered_keys(spec.follows)
     mark_dirty([unit])
     return RefreshOutcome(unit, True, duration_ms, row_count, base=True)
 
@@ -101,17 +103,20 @@ def request_compaction(units: Iterable[str]) -> None:
 
 
 def _forget_covered_keys(keys: DirtyKeys) -> None:
-    """Delete the dirty keys that every base following ``keys`` includes."""
+    """Delete the dirty keys that every base following ``keys`` includes, and every delta
+    too (a delta refresh rewrites the keys written since its last snapshot)."""
     units = [model.name for model in READ_MODELS.values() if model.follows == keys]
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 "SELECT snapshot FROM read_model_base_state"
+                " WHERE unit = ANY(%s) AND snapshot <> ''"
+                " UNION ALL SELECT snapshot FROM read_model_state"
                 " WHERE unit = ANY(%s) AND snapshot <> ''",
-                [units],
+                [units, units],
             )
             snapshots = [snapshot for (snapshot,) in cursor.fetchall()]
-            if len(snapshots) < len(units):
+            if len(snapshots) < 2 * len(units):
                 return
             covered = " AND ".join(
                 ["pg_visible_in_snapshot(transaction_id, %s::pg_snapshot)"] * len(snapshots)
@@ -124,16 +129,25 @@ def _forget_covered_keys(keys: DirtyKeys) -> None:
         logger.exception("could not forget the dirty keys the bases cover")
 
 
+# A delta is folded into its base once it holds this share of the base's rows (or
+# READ_MODEL_DELTA_LIMIT rows, if more): rebuilding a base costs in proportion to it,
+# so the rebuilds' work per write stays the same at any size.
+DELTA_SHARE_OF_BASE = 0.1
+
+
 def units_to_compact(limit: int | None = None) -> list[str]:
-    """Units whose delta has grown to ``limit`` rows (READ_MODEL_DELTA_LIMIT) or more, and
-    those someone asked to compact (``request_compaction``)."""
+    """Units whose delta has grown to ``limit`` rows (READ_MODEL_DELTA_LIMIT) or a tenth
+    of its base's rows, whichever is more, and those someone asked to compact
+    (``request_compaction``)."""
     limit = settings.READ_MODEL_DELTA_LIMIT if limit is None else limit
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT unit FROM read_model_state WHERE unit = ANY(%s)"
-            " AND (delta_row_count >= %s OR compact_requested_at IS NOT NULL)"
+            "SELECT state.unit FROM read_model_state state"
+            " LEFT JOIN read_model_base_state base ON base.unit = state.unit"
+            " WHERE state.unit = ANY(%s) AND (compact_requested_at IS NOT NULL"
+            "  OR delta_row_count >= greatest(%s, coalesce(base.row_count, 0) * %s))"
             " ORDER BY compact_requested_at NULLS LAST, delta_row_count DESC",
-            [list(READ_MODELS), limit],
+            [list(READ_MODELS), limit, DELTA_SHARE_OF_BASE],
         )
         return [unit for (unit,) in cursor.fetchall()]
 
@@ -150,7 +164,9 @@ def compact(
             continue
         outcomes.append(rebuilt)
         if not rebuilt.error:
-            outcomes += refresh_unit(unit, wait=True, timeout=timeout)
+            # The whole delta: only keys the new base does not cover stay in it.
+            outcomes += refresh_unit(unit, wait=True, full=True, timeout=timeout)
+            _forget_covered_keys(READ_MODELS[unit].follows)
     return outcomes
 
 
@@ -164,4 +180,6 @@ def rebuild(units: Iterable[str], *, timeout: float | None = None) -> list[Refre
     mark_dirty(units)
     for unit in units:
         outcomes += refresh_unit(unit, wait=True, full=True, timeout=timeout)
+    for keys in {READ_MODELS[unit].follows for unit in units}:
+        _forget_covered_keys(keys)
     return outcomes

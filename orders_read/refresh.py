@@ -139,39 +139,101 @@ def in_snapshot(timeout: float | None) -> Iterator[tuple[object, str, datetime.d
 
 def _refresh_once(unit: str, *, full: bool = False, timeout: float | None = None) -> RefreshOutcome:
     """One refresh of ``unit``'s delta under a REPEATABLE READ snapshot; records state,
-    never raises."""
+    never raises.
+
+    It rewrites the delta's rows of the keys written since the last refresh's snapshot
+    (``dirty keys`` not visible in it), so its work grows with what was written since,
+    not with the delta. ``full`` (and a unit without a recorded refresh) rewrites the
+    whole delta: every key written since the base's snapshot.
+    """
     spec = READ_MODELS[unit]
-    quote = connection.ops.quote_name
-    delta, base = quote(spec.delta), quote(spec.base)
     started = time.monotonic()
     try:
         with in_snapshot(timeout) as (cursor, snapshot, taken_at):
-            concurrently = "" if full else "CONCURRENTLY "
-            cursor.execute(f"REFRESH MATERIALIZED VIEW {concurrently}{delta}")
-            # The view's rows: the base's, less those of the delta's keys, plus the delta's;
-            # the base's hidden rows key by key, so that each count is an index lookup
-            # whatever the statistics.
             cursor.execute(
-                f"SELECT delta.row_count, delta.rows_shown,"
-                f" (SELECT coalesce(sum((SELECT count(*) FROM {base} base"
-                f"   WHERE base.{quote(spec.key)} = pending.delta_key)), 0)"
-                f"  FROM (SELECT DISTINCT delta_key FROM {delta}) pending),"
-                f" (SELECT row_count FROM read_model_base_state WHERE unit = %s)"
-                f" FROM (SELECT count(*) AS row_count, count({quote(spec.row_id)}) AS rows_shown"
-                f" FROM {delta}) delta",
+                "SELECT snapshot, row_count, delta_row_count FROM read_model_state"
+                " WHERE unit = %s",
                 [unit],
             )
-            delta_row_count, delta_rows_shown, base_rows_hidden, base_rows = cursor.fetchone()
-            if base_rows is not None:
-                row_count = base_rows - base_rows_hidden + delta_rows_shown
+            previous, row_count, delta_row_count = cursor.fetchone() or ("", None, None)
+            if full or not previous or row_count is None or delta_row_count is None:
+                row_count, delta_row_count, rows_refreshed = _rewrite_delta(cursor, spec)
             else:
-                cursor.execute(f"SELECT count(*) FROM {quote(spec.name)}")
-                (row_count,) = cursor.fetchone()
+                shown, rows, rows_refreshed = _update_delta(cursor, spec, previous)
+                row_count += shown
+                delta_row_count += rows
     except DatabaseError as error:
         return failed(unit, error, started)
     duration_ms = (time.monotonic() - started) * 1000
     _record_success(unit, snapshot, taken_at, duration_ms, row_count, delta_row_count)
-    return RefreshOutcome(unit, True, duration_ms, row_count, rows_refreshed=delta_row_count)
+    return RefreshOutcome(unit, True, duration_ms, row_count, rows_refreshed=rows_refreshed)
+
+
+def _update_delta(cursor, spec: read_models.ReadModel, previous: str) -> tuple[int, int, int]:
+    """Rewrite the delta's rows of the keys written since the snapshot ``previous``:
+    (change in the rows readers see, change in the delta's rows, rows written)."""
+    quote = connection.ops.quote_name
+    delta, base, keys = quote(spec.delta), quote(spec.base), spec.follows
+    # Rows readers saw of each key: the delta's, or the base's for a key not in it.
+    cursor.execute(
+        f"WITH changed AS (SELECT DISTINCT {quote(keys.column)} AS delta_key"
+        f"  FROM {quote(keys.table)}"
+        f"  WHERE transaction_id >= pg_snapshot_xmin(%s::pg_snapshot)"
+        f"    AND NOT pg_visible_in_snapshot(transaction_id, %s::pg_snapshot))"
+        f" SELECT coalesce(array_agg(delta_key), '{{}}'),"
+        f"  coalesce(sum((SELECT count(*) FROM {delta} WHERE delta_key = changed.delta_key)), 0),"
+        f"  coalesce(sum(CASE WHEN EXISTS ("
+        f"    SELECT 1 FROM {delta} WHERE delta_key = changed.delta_key)"
+        f"   THEN (SELECT count({quote(spec.row_id)}) FROM {delta}"
+        f"    WHERE delta_key = changed.delta_key)"
+        f"   ELSE (SELECT count(*) FROM {base} WHERE {quote(spec.key)} = changed.delta_key)"
+        f"  END), 0)"
+        f" FROM changed",
+        [previous, previous],
+    )
+    changed, rows_before, shown_before = cursor.fetchone()
+    if not changed:
+        return 0, 0, 0
+    key_list = f"unnest(%s::{keys.sql_type}[])"
+    cursor.execute(
+        f"DELETE FROM {delta} WHERE delta_key = ANY(%s);"
+        f" WITH written AS (INSERT INTO {delta} {spec.delta_rows(key_list)}"
+        f"  RETURNING {quote(spec.row_id)})"
+        f" SELECT count(*), count({quote(spec.row_id)}) FROM written",
+        [changed, changed],
+    )
+    rows_after, shown_after = cursor.fetchone()
+    return shown_after - shown_before, rows_after - rows_before, rows_after
+
+
+def _rewrite_delta(cursor, spec: read_models.ReadModel) -> tuple[int, int, int]:
+    """Rewrite the whole delta, every key written since the base's snapshot, and count
+    afresh: (rows readers see, the delta's rows, rows written)."""
+    quote = connection.ops.quote_name
+    delta, base = quote(spec.delta), quote(spec.base)
+    cursor.execute(
+        f"DELETE FROM {delta}; INSERT INTO {delta} {spec.delta_rows(spec.pending_keys())}"
+    )
+    # The view's rows: the base's, less those of the delta's keys, plus the delta's; the
+    # base's hidden rows key by key, so that each count is an index lookup whatever the
+    # statistics.
+    cursor.execute(
+        f"SELECT delta.row_count, delta.rows_shown,"
+        f" (SELECT coalesce(sum((SELECT count(*) FROM {base} base"
+        f"   WHERE base.{quote(spec.key)} = pending.delta_key)), 0)"
+        f"  FROM (SELECT DISTINCT delta_key FROM {delta}) pending),"
+        f" (SELECT row_count FROM read_model_base_state WHERE unit = %s)"
+        f" FROM (SELECT count(*) AS row_count, count({quote(spec.row_id)}) AS rows_shown"
+        f" FROM {delta}) delta",
+        [spec.name],
+    )
+    delta_row_count, delta_rows_shown, base_rows_hidden, base_rows = cursor.fetchone()
+    if base_rows is not None:
+        row_count = base_rows - base_rows_hidden + delta_rows_shown
+    else:
+        cursor.execute(f"SELECT count(*) FROM {quote(spec.name)}")
+        (row_count,) = cursor.fetchone()
+    return row_count, delta_row_count, delta_row_count
 
 
 def failed(

@@ -4,8 +4,8 @@ It LISTENs for writes' notifications and refreshes the units they name (coalesce
 with every other refresher through ``refresh``), and every ``interval`` seconds
 refreshes any unit that is behind the event log, so that a lost notification or a
 failed refresh is repaired. A second thread rebuilds the base of any unit whose delta
-has grown past READ_MODEL_DELTA_LIMIT rows, so that deltas stay small while bases take
-their seconds.
+has grown past a tenth of it (or READ_MODEL_DELTA_LIMIT rows), so that reads stay on
+the base while bases take their seconds.
 
 It survives losing its database connection, however it is lost (a restart, a failover,
 ``pg_terminate_backend``): it reconnects with backoff and catches up from the event log.
@@ -203,8 +203,7 @@ def _compact_while(
                 _connect(COMPACTOR_NAME)
                 due = [unit for unit in rebuilds.units_to_compact() if unit in watched]
                 for outcome in rebuilds.compact(due):
-                    limit = settings.READ_MODEL_DELTA_LIMIT
-                    log(f"{outcome} (asked for, or delta over {limit} rows)")
+                    log(f"{outcome} (asked for, or the delta outgrew a tenth of the base)")
             except _CONNECTION_LOST as error:
                 log(f"compacting: database unavailable ({str(error).strip()})")
                 _disconnect()

@@ -56,12 +56,24 @@ def other_connection():
 
 def hold_view_lock(view: str):
     """Another session that holds the ACCESS EXCLUSIVE lock of the view's delta (which
-    every refresh rebuilds) until rolled back (materialized views cannot be LOCKed; a
-    plain REFRESH in an open transaction can)."""
+    every refresh rewrites) until rolled back."""
     blocker = other_connection()
     with blocker.cursor() as cursor:
-        cursor.execute(f"REFRESH MATERIALIZED VIEW {READ_MODELS[view].delta}")
+        cursor.execute(f"LOCK TABLE {READ_MODELS[view].delta} IN ACCESS EXCLUSIVE MODE")
     return blocker
+
+
+def refresh_waiting_for_a_lock(view: str | None = None) -> int | None:
+    """The backend of a refresh that waits for a lock on the view's delta (any view's by
+    default), not the one holding it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE query LIKE %s AND wait_event_type = 'Lock'"
+            " AND pid <> pg_backend_pid() AND datname = current_database()",
+            [f"%{READ_MODELS[view].delta if view else '_delta'}%"],
+        )
+        row = cursor.fetchone()
+    return row and row[0]
 
 
 def run_threads(target, count: int) -> list[threading.Thread]:

@@ -61,7 +61,9 @@ def test_no_committed_write_is_lost_and_the_watcher_repairs_after_a_restart(own_
         # Keep the watcher from refreshing allocations_view until the restart.
         blocker = psycopg2.connect(host=socket_dir, user="postgres", dbname="restart_test")
         with blocker.cursor() as cursor:
-            cursor.execute(f"REFRESH MATERIALIZED VIEW {READ_MODELS['allocations_view'].delta}")
+            cursor.execute(
+                f"LOCK TABLE {READ_MODELS['allocations_view'].delta} IN ACCESS EXCLUSIVE MODE"
+            )
         token = manage(
             "shell",
             "-c",

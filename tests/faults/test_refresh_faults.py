@@ -7,24 +7,12 @@ from django.db import connection
 from orders_read import queries, refresh, verification
 from orders_read.models import RefreshState
 from orders_write import commands, services
-from tests.database import hold_view_lock, run_threads
+from tests.database import hold_view_lock, refresh_waiting_for_a_lock, run_threads
 from tests.factories import add_batch
 from tests.processes import Watcher
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _refresh_backend() -> int | None:
-    """The backend of the refresh that waits for the view (not the one holding it)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE query LIKE 'REFRESH MATERIALIZED VIEW%%'"
-            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-            " AND datname = current_database()"
-        )
-        row = cursor.fetchone()
-    return row and row[0]
 
 
 def test_a_refresh_killed_midway_is_recorded_and_the_next_one_repairs(settings):
@@ -39,10 +27,15 @@ def test_a_refresh_killed_midway_is_recorded_and_the_next_one_repairs(settings):
             lambda: outcomes.extend(refresh.catch_up("allocations_view", [result.transaction_id])),
             1,
         )
-        wait_until(lambda: _refresh_backend() is not None, what="the refresh to start")
+        wait_until(
+            lambda: refresh_waiting_for_a_lock("allocations_view") is not None,
+            what="the refresh to start",
+        )
 
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [_refresh_backend()])
+            cursor.execute(
+                "SELECT pg_terminate_backend(%s)", [refresh_waiting_for_a_lock("allocations_view")]
+            )
         refresher.join(timeout=30)
     finally:
         blocker.rollback()

@@ -13,7 +13,12 @@ from orders_read import freshness, queries, refresh, verification
 from orders_read.models import RefreshState
 from orders_read.read_models import READ_MODELS
 from orders_write import commands, domain, services
-from tests.database import hold_view_lock, other_connection, run_threads
+from tests.database import (
+    hold_view_lock,
+    other_connection,
+    refresh_waiting_for_a_lock,
+    run_threads,
+)
 from tests.factories import add_batch, place
 from tests.waiting import wait_until
 
@@ -152,7 +157,7 @@ def test_writers_arriving_during_a_refresh_wait_for_it_and_share_one_follow_up(
     probe = RefreshProbe(monkeypatch)
     blocker = hold_view_lock("order_summary")  # the first refresh waits, in its snapshot
     [first] = run_threads(lambda: refresh.catch_up("order_summary", [first_write]), 1)
-    wait_until(_refresh_is_waiting_for_a_lock, what="the refresh to take its snapshot and wait")
+    wait_until(refresh_waiting_for_a_lock, what="the refresh to take its snapshot and wait")
 
     # Twenty writes commit after the first refresh's snapshot; their writers queue
     # behind it rather than refreshing beside it.
@@ -196,7 +201,7 @@ def test_a_write_committed_during_a_refresh_is_covered_by_the_next_one(settings)
     before = refresh_counts()["order_summary"]
     blocker = hold_view_lock("order_summary")
     [refresher] = run_threads(lambda: refresh.catch_up("order_summary", [early]), 1)
-    wait_until(_refresh_is_waiting_for_a_lock, what="the refresh to take its snapshot and wait")
+    wait_until(refresh_waiting_for_a_lock, what="the refresh to take its snapshot and wait")
 
     written = []
     # Committed after the refresh's snapshot; in sync mode it queues behind that refresh.
@@ -385,7 +390,7 @@ def test_a_write_committed_after_the_refresh_snapshot_is_not_reported_as_include
     blocker = hold_view_lock("allocations_view")
     outcomes = []
     [refresher] = run_threads(lambda: outcomes.append(refresh._refresh_once("allocations_view")), 1)
-    wait_until(_refresh_is_waiting_for_a_lock, what="the refresh to take its snapshot and wait")
+    wait_until(refresh_waiting_for_a_lock, what="the refresh to take its snapshot and wait")
 
     # Committed after the refresh's snapshot, and before the refresh ends.
     result = services.allocate(commands.Allocate(orderid="o1", sku="LAMP", qty=2))
@@ -401,16 +406,6 @@ def test_a_write_committed_after_the_refresh_snapshot_is_not_reported_as_include
     refresh.refresh(["allocations_view"])
     assert queries.freshness("allocations_for", token).stale is False
     assert queries.allocations_for("o1") == [{"sku": "LAMP", "batchref": "lamps"}]
-
-
-def _refresh_is_waiting_for_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE query LIKE 'REFRESH MATERIALIZED VIEW%%' AND wait_event_type = 'Lock'"
-            " AND datname = current_database()"
-        )
-        return cursor.fetchone()[0] > 0
 
 
 @pytest.mark.parametrize(
@@ -455,7 +450,7 @@ def test_an_operator_refresh_without_a_time_limit_waits_out_a_lock(settings):
     [refresher] = run_threads(
         lambda: outcomes.extend(refresh.refresh(["order_summary"], timeout=0)), 1
     )
-    wait_until(_refresh_is_waiting_for_a_lock, what="the refresh to wait for the lock")
+    wait_until(refresh_waiting_for_a_lock, what="the refresh to wait for the lock")
     blocker.rollback()
     blocker.close()
     refresher.join(timeout=30)
