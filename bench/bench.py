@@ -57,6 +57,8 @@ FRESHNESS_RATES = (20, 200)
 RYW_SECONDS = 12.0
 RYW_TIMEOUT = 10.0  # seconds a read-your-writes GET may take before it counts as timed out
 WARM_UP_WRITES = 5
+# Allocates from 16 clients before one-at-a-time allocates are timed again.
+SUSTAINED_WRITES = 20_000
 
 
 # --- pure helpers -------------------------------------------------------------------
@@ -178,6 +180,12 @@ def _ryw_target(size: int, results: Mapping[int, dict]) -> bool | None:
     return None if wait is None else wait <= 250
 
 
+def _sustained_target(size: int, results: Mapping[int, dict]) -> bool | None:
+    first = _dig(results[size], "allocate", "async", "p50_ms")
+    after = _dig(results[size], "allocate", "async_after", "p50_ms")
+    return None if first is None or after is None else after <= 1.3 * first
+
+
 def _watcher_share_target(size: int, results: Mapping[int, dict]) -> bool | None:
     share = _dig(results[size], "freshness", "200", "watcher_core_share")
     return None if size < 1_000_000 or share is None else share <= 0.25
@@ -192,6 +200,7 @@ TARGETS = (
     Target("seed", "≤ 60 s at 1M orders", _seed_target),
     Target("refresh_total", "≤ 100 ms p50 at 1M orders", _refresh_target),
     Target("allocate_sync", "p50 ≤ 2 x the 10k figure", _sync_latency_target),
+    Target("allocate_after", "p50 ≤ 1.3 x the first", _sustained_target),
     Target("ryw:200", "p99 ≤ 250 ms", _ryw_target),
     Target("watcher_share:200", "≤ 25 % at 1M orders", _watcher_share_target),
     Target("allocations_ratio", "≥ 10% of pgbench", _lookup_target),
@@ -279,6 +288,12 @@ def table_rows(results: Mapping[int, dict]) -> list[tuple[str, str, Callable[[di
             "allocate_async",
             "POST /api/allocate, async (ms p50 / p99)",
             pair("allocate", "async", digits=1),
+        ),
+        (
+            "allocate_after",
+            f"… one at a time again, after up to {SUSTAINED_WRITES:,} allocates from {CLIENTS} clients"
+            " (ms p50 / p99)",
+            pair("allocate", "async_after", digits=1),
         ),
         (
             "allocate_rps",
@@ -625,8 +640,11 @@ def pgbench_binary() -> str:
     return found
 
 
-def run_wrk(base: str, path: str, script: str | None, environment: dict) -> dict[str, float]:
-    """wrk's figures for ``path``, with ``script`` (bench/*.lua) making the requests."""
+def run_wrk(
+    base: str, path: str, script: str | None, environment: dict, *, seconds: float | None = None
+) -> dict[str, float]:
+    """wrk's figures for ``path``, with ``script`` (bench/*.lua) making the requests, for
+    ``seconds`` (BENCH_SECONDS by default)."""
     output = subprocess.run(
         [
             wrk_binary(),
@@ -635,7 +653,7 @@ def run_wrk(base: str, path: str, script: str | None, environment: dict) -> dict
             "--connections",
             str(CLIENTS),
             "--duration",
-            f"{_seconds():g}s",
+            f"{round(seconds or _seconds())}s",
             "--timeout",
             "10s",
             "--latency",
@@ -848,7 +866,7 @@ def measure(orders: int) -> dict:
     probe(environment, "restock")
     steady_writes = sum(int(rate * RYW_SECONDS) for rate in FRESHNESS_RATES)
     writes = iter(
-        sample_writes(url, REFRESH_WRITES + 2 * (_writes() + WARM_UP_WRITES) + steady_writes)
+        sample_writes(url, REFRESH_WRITES + 3 * (_writes() + WARM_UP_WRITES) + steady_writes)
     )
 
     def take(count: int) -> list[tuple[str, str]]:
@@ -914,12 +932,23 @@ def measure(orders: int) -> dict:
         }
         # Last: its writes may outgrow READ_MODEL_DELTA_LIMIT and set the watcher compacting.
         skus = [sku for (sku,) in query(url, "SELECT sku FROM orders_write_product")]
-        result["allocate_throughput"] = run_wrk(
+        allocate_environment = {**wrk_environment, "BENCH_SKUS": ",".join(skus)}
+        throughput = run_wrk(base, "/api/allocate", "wrk_allocate.lua", allocate_environment)
+        result["allocate_throughput"] = throughput
+        # Then on to SUSTAINED_WRITES writes from 16 clients (at most 120 s more), and one at
+        # a time again: does a write cost more once the deltas and the bases have grown?
+        more = max(0.0, SUSTAINED_WRITES - throughput["requests"])
+        sustained = run_wrk(
             base,
             "/api/allocate",
             "wrk_allocate.lua",
-            {**wrk_environment, "BENCH_SKUS": ",".join(skus)},
+            allocate_environment,
+            seconds=max(1.0, min(120.0, more / max(throughput["requests_per_second"], 1.0))),
         )
+        result["allocate"]["async_after"] = {
+            **time_allocates(client, take(_writes() + WARM_UP_WRITES)),
+            "writes_before": throughput["requests"] + sustained["requests"],
+        }
     rebuilds_after = probe(environment, "base-rebuilds")
     result["base_rebuilds_during_async"] = {
         unit: count - rebuilds_before.get(unit, 0)
