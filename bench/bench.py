@@ -291,8 +291,8 @@ def table_rows(results: Mapping[int, dict]) -> list[tuple[str, str, Callable[[di
         ),
         (
             "allocate_after",
-            f"… one at a time again, after up to {SUSTAINED_WRITES:,} allocates from {CLIENTS} clients"
-            " (ms p50 / p99)",
+            f"… one at a time again, after up to {SUSTAINED_WRITES:,} allocates"
+            f" from {CLIENTS} clients (ms p50 / p99)",
             pair("allocate", "async_after", digits=1),
         ),
         (
