@@ -284,7 +284,14 @@ def measure(
         )
         result: dict = {"seeded": seed(source_url, url)}
         skus = ",".join(sorted(skus_of(url)))
-        wrk_environment = {**environ, "BENCH_ORDERS": str(orders), "BENCH_SKUS": skus}
+        # Our wrk scripts, without "/api" and without a token (the peer has no accounts).
+        wrk_environment = {
+            **environ,
+            "BENCH_ORDERS": str(orders),
+            "BENCH_SKUS": skus,
+            "BENCH_PREFIX": "",
+            "BENCH_TOKEN": "",
+        }
         with ExitStack() as running:
             redis_port = free_port()
             running.callback(stop, start_redis(redis_port))
@@ -295,10 +302,10 @@ def measure(
             warm_up(base, skus.split(","))
             say("[peer] GET /allocations/<orderid> and POST /allocate with wrk")
             result["allocations_lookup"] = run_wrk(
-                base, "/allocations/DEMO-0000001", "wrk_peer_allocations.lua", wrk_environment
+                base, "/allocations/DEMO-0000001", "wrk_allocations.lua", wrk_environment
             )
             result["allocate_throughput"] = run_wrk(
-                base, "/allocate", "wrk_peer_allocate.lua", wrk_environment
+                base, "/allocate", "wrk_allocate.lua", wrk_environment
             )
         drop_database(url, DATABASE)
     except Exception as error:  # reported in the table, not fatal
