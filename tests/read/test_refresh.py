@@ -464,3 +464,16 @@ def test_refresh_views_refuses_a_negative_timeout():
 
     with pytest.raises(CommandError, match="--timeout must not be negative"):
         call_command("refresh_views", "--timeout", "-1")
+
+
+@pytest.mark.parametrize("snapshot", ["100:105:101,103", "100:100:", "7:9:8"])
+def test_snapshot_shows_what_postgresql_says_is_visible(snapshot):
+    with connection.cursor() as cursor:
+        for transaction_id in range(5, 108):
+            cursor.execute(
+                "SELECT pg_visible_in_snapshot(%s::text::xid8, %s::pg_snapshot)",
+                [str(transaction_id), snapshot],
+            )
+            expected = cursor.fetchone()[0]
+            assert refresh.snapshot_shows(snapshot, transaction_id) == expected, transaction_id
+    assert refresh.snapshot_shows("", 1) is False  # never refreshed: shows nothing
