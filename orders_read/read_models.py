@@ -142,13 +142,15 @@ class ReadModel:
             "INSERT INTO read_model_base_state (unit, snapshot, rebuilt_at, rebuild_count)\n"
             f"VALUES ('{self.name}', pg_current_snapshot()::text, now(), 0)\n"
             "ON CONFLICT (unit) DO UPDATE SET snapshot = excluded.snapshot,"
-            " rebuilt_at = excluded.rebuilt_at, row_count = NULL;\n"
+            " rebuilt_at = excluded.rebuilt_at;\n"
             "INSERT INTO read_model_state"
             " (unit, dirty, refresh_count, snapshot, last_error, last_refreshed_at)\n"
             f"VALUES ('{self.name}', false, 0, pg_current_snapshot()::text, '', now())\n"
             "ON CONFLICT (unit) DO UPDATE SET snapshot = excluded.snapshot,"
             " last_refreshed_at = now(), row_count = NULL, delta_row_count = NULL;\n"
             + self.base_sql()
+            + f"UPDATE read_model_base_state SET row_count = (SELECT count(*) FROM {self.base})"
+            f" WHERE unit = '{self.name}';\n"
             + self.delta_sql()
             + self.view_sql()
         )
