@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from orders_read import refresh
-from orders_read.models import RefreshState
+from orders_read.models import BaseState, RefreshState
 from orders_read.read_models import READ_MODELS
 from orders_write import commands, services
 from tests.factories import LATER, TOMORROW, add_batch, place, watcher_row
@@ -441,6 +441,17 @@ def test_the_read_models_page_shows_each_view_and_its_state(staff):
         assert row[4] == str(counts[unit])
         assert row[-1] == "Up to date"
     assert rows["batch_availability"][3] == "1"  # rows
+
+
+def test_the_read_models_page_shows_each_base_with_its_rows_or_without_when_unknown(staff):
+    add_batch("b1", "LAMP", 10)
+    BaseState.objects.filter(unit="order_summary").update(row_count=None, duration_ms=12.0)
+
+    rows = {row[0]: row for row in table_rows(staff.get("/read-models/"), "Read models")}
+
+    assert "(0 rows, " in rows["batch_availability"][6]  # rebuilt empty; b1 is in the delta
+    assert rows["order_summary"][6].endswith("(12 ms)")
+    assert "None" not in rows["order_summary"][6]
 
 
 def test_the_read_models_page_shows_a_view_that_is_behind(staff, settings):
