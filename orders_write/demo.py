@@ -35,6 +35,7 @@ ORDER_PREFIX = "DEMO-"
 CHUNK = 25_000  # orders per COPY round (and per tick of the progress bar)
 LINES_PER_ORDER = (1, 2, 2, 3, 3, 4)  # drawn uniformly: 2.5 lines per order on average
 LOADED_TABLES = ("orders_write_order", "orders_write_orderline", "orders_write_allocation")
+NULL = "\\N"  # in COPY's text format
 # A load of at least this many orders (and at least as many as the tables hold) drops
 # the loaded tables' indexes and foreign keys and builds them again afterwards.
 BULK_LOAD_MINIMUM = 50_000
@@ -238,7 +239,8 @@ class _OrderWriter:
                 f"{order_id}\t{ORDER_PREFIX}{number:07d}"
                 f"\t{customers[int(random_fraction() * customer_count)]}"
                 f"\t{addresses[int(random_fraction() * address_count)]}"
-                f"\t{status}\t{created_at.isoformat()}\n"
+                f"\t{status}\t{created_at.isoformat()}"
+                f"\t{created_at.isoformat() if submitted else NULL}\n"
             )
             chosen: list[int] = []  # distinct SKUs, like random.sample
             while len(chosen) < line_count:
@@ -275,7 +277,7 @@ def _load(cursor, chunk: _Chunk) -> None:
     _copy(
         cursor,
         "orders_write_order",
-        "id, reference, customer_name, shipping_address, status, created_at",
+        "id, reference, customer_name, shipping_address, status, created_at, submitted_at",
         chunk.orders,
     )
     _copy(cursor, "orders_write_orderline", "id, order_id, sku, quantity, unit_price", chunk.lines)

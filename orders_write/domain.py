@@ -282,6 +282,20 @@ class Product:
             self.version += 1
         return decisions
 
+    def fill_waiting(self, lines: Sequence[HeldLine]) -> list[tuple[HeldLine, BatchStock]]:
+        """Stock was added (rule 10): allocate the waiting lines, in the order given (their
+        orders' submission), each where the policy puts it; one that still fits nowhere
+        keeps waiting, with no new event. An ``Allocated`` event per line placed."""
+        placed = [(line, batch) for line, batch in allocate_lines(self.batches, lines) if batch]
+        for line, batch in placed:
+            self._add_to_allocated(batch.reference, line.quantity)
+            self.events.append(
+                events.Allocated(line.orderid, self.sku, line.quantity, batch.reference)
+            )
+        if placed:
+            self.version += 1
+        return placed
+
     def release(self, lines: Sequence[HeldLine]) -> None:
         """Take allocated lines off their batches: a ``Deallocated`` event each."""
         for line in lines:

@@ -78,6 +78,8 @@ class Order(models.Model):
     shipping_address = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When it was submitted: its waiting lines are filled in this order (rule 10).
+    submitted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

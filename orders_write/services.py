@@ -23,6 +23,7 @@ from typing import TypeVar
 
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from orders_write import commands, domain, events
 from orders_write.models import Allocation, Batch, Event, Order, OrderLine, Product
@@ -206,6 +207,21 @@ def _allocate_lines(product: Product, lines: Sequence[OrderLine]) -> list[events
     return _saved(product, aggregate)
 
 
+def _fill_waiting(aggregate: domain.Product, batch_ids: dict[str, int]) -> None:
+    """Stock was added to the (locked) product: allocate its waiting lines, unallocated
+    lines of submitted orders, in the order the orders were submitted (rule 10)."""
+    waiting = (
+        OrderLine.objects.filter(
+            product_id=aggregate.sku,
+            order__status=Order.Status.SUBMITTED,
+            allocation__isnull=True,
+        )
+        .select_related("order")
+        .order_by(F("order__submitted_at").asc(nulls_last=True), "order_id", "id")
+    )
+    _save_allocations(aggregate.fill_waiting([_to_allocate(line) for line in waiting]), batch_ids)
+
+
 def _delete_allocations(released: Sequence[domain.HeldLine]) -> None:
     """Delete released allocations (their products locked by the caller)."""
     if not released:
@@ -273,7 +289,7 @@ def create_batch(command: commands.CreateBatch) -> CommandResult:
     if Batch.objects.filter(reference=command.ref).exists():
         raise conflict
     recorded = _get_or_create_product(command.sku)
-    _lock_products([command.sku])
+    product = _lock_products([command.sku])[command.sku]
     batch = Batch(
         reference=command.ref,
         product_id=command.sku,
@@ -282,7 +298,9 @@ def create_batch(command: commands.CreateBatch) -> CommandResult:
     )
     _insert(batch, conflict)
     recorded.append(events.BatchCreated(command.ref, command.sku, command.qty, command.eta))
-    return _record(recorded)
+    aggregate, batch_ids = _aggregate(product)
+    _fill_waiting(aggregate, batch_ids)
+    return _record(recorded + _saved(product, aggregate))
 
 
 @_service
@@ -298,10 +316,13 @@ def change_batch_quantity(command: commands.ChangeBatchQuantity) -> CommandResul
     released, decisions = aggregate.change_batch_quantity(
         command.ref, command.qty, [_held(allocation) for allocation in held]
     )
+    raised = command.qty > batch.purchased_quantity
     batch.purchased_quantity = command.qty
     batch.save(update_fields=["purchased_quantity"])
     _delete_allocations(released)
     _save_allocations(decisions, batch_ids)
+    if raised:
+        _fill_waiting(aggregate, batch_ids)
     recorded = _saved(product, aggregate)
     return _record(recorded)
 
@@ -367,7 +388,8 @@ def _lines_by_sku(lines: Iterable[OrderLine]) -> dict[str, list[OrderLine]]:
 def submit_order(command: commands.SubmitOrder) -> CommandResult:
     order = _lock_order(command.reference)
     order.status, recorded = domain.submit_order(order.reference, order.status, order.lines.count())
-    order.save(update_fields=["status"])
+    order.submitted_at = timezone.now()
+    order.save(update_fields=["status", "submitted_at"])
     unallocated = _lines_by_sku(
         order.lines.select_related("order").filter(allocation__isnull=True).order_by("product_id")
     )
@@ -404,7 +426,7 @@ def _lock_or_create_submitted_order(reference: str) -> tuple[Order, list[events.
         return _lock_order(reference, field="orderid"), []
     except domain.NotFound:
         pass
-    order = Order(reference=reference, status=Order.Status.SUBMITTED)
+    order = Order(reference=reference, status=Order.Status.SUBMITTED, submitted_at=timezone.now())
     try:
         with transaction.atomic():
             order.save(force_insert=True)

@@ -622,6 +622,41 @@ def test_a_line_that_fits_nowhere_records_out_of_stock_and_keeps_the_version():
     assert product.version == 0
 
 
+def test_waiting_lines_are_filled_in_the_order_given_by_the_policy():
+    product = Product("LAMP", [batch("ship", purchased=4, eta=LATER), batch("warehouse", 5)])
+
+    placed = product.fill_waiting([line("first", 4), line("second", 3), line("third", 2)])
+
+    # The first two take the warehouse's 5 in turn as far as they fit; the rest ships.
+    assert [(held.orderid, chosen.reference) for held, chosen in placed] == [
+        ("first", "warehouse"),
+        ("second", "ship"),
+    ]
+    assert product.events == [
+        Allocated("first", "LAMP", 4, "warehouse"),
+        Allocated("second", "LAMP", 3, "ship"),
+    ]
+    assert product.version == 1
+
+
+def test_a_waiting_line_that_still_fits_nowhere_keeps_waiting_without_an_event():
+    product = Product("LAMP", [batch("warehouse", purchased=5)], version=7)
+
+    placed = product.fill_waiting([line("big", 6), line("small", 2)])
+
+    # A later, smaller line is not held back by an earlier one that does not fit.
+    assert [held.orderid for held, _ in placed] == ["small"]
+    assert product.events == [Allocated("small", "LAMP", 2, "warehouse")]
+    assert product.version == 8
+
+
+def test_no_waiting_line_records_nothing():
+    product = Product("LAMP", [batch("warehouse")])
+
+    assert product.fill_waiting([]) == []
+    assert (product.events, product.version) == ([], 0)
+
+
 def test_releasing_records_deallocated_and_increments_the_version_once():
     product = Product("LAMP", [batch("warehouse", allocated=5)], version=2)
 

@@ -138,6 +138,33 @@ def allocated_line_ids(state: State) -> set[int]:
     return {allocation["line_id"] for allocation in state["Allocation"]}
 
 
+def waiting_lines(state: State, sku: str) -> list[tuple[str, int]]:
+    """(order reference, quantity) of the SKU's waiting lines: unallocated lines of
+    submitted orders."""
+    submitted = {
+        order["id"]: order["reference"]
+        for order in state["Order"]
+        if order["status"] == domain.SUBMITTED
+    }
+    held = allocated_line_ids(state)
+    return [
+        (submitted[line["order_id"]], line["quantity"])
+        for line in state["OrderLine"]
+        if line["product_id"] == sku and line["order_id"] in submitted and line["id"] not in held
+    ]
+
+
+def assert_back_orders_filled(before: State, after: State, sku: str, result) -> None:
+    """Rule 10, after stock was added to ``sku``: each new allocation is of a line that
+    was waiting, and no line still waiting fits in any of the SKU's batches."""
+    was_waiting = {orderid for orderid, _ in waiting_lines(before, sku)}
+    filled = [event for event in result.events if isinstance(event, events.Allocated)]
+    assert {event.orderid for event in filled} <= was_waiting
+    batches = [batch for product, batch in stock_of(after).values() if product == sku]
+    for orderid, quantity in waiting_lines(after, sku):
+        assert not any(batch.can_hold(quantity) for batch in batches), (orderid, quantity)
+
+
 def allocation_ids_by_sku(state: State) -> dict[str, set[int]]:
     sku_of_line = {line["id"]: line["product_id"] for line in state["OrderLine"]}
     by_sku: dict[str, set[int]] = {}
@@ -352,6 +379,7 @@ class CommandMachine(RuleBasedStateMachine):
         )
         if result is None:
             return None
+        assert_back_orders_filled(before, self.state, sku, result)
         if sku not in products_of(before):
             # A batch for an unknown SKU creates the product (name = SKU, price 0).
             product = products_of(self.state)[sku]
@@ -391,6 +419,11 @@ class CommandMachine(RuleBasedStateMachine):
             assert still_held <= qty < still_held + released[-1].qty
         else:
             assert batch_before.allocated_quantity <= qty
+        if qty > batch_before.purchased_quantity:
+            # Rule 10: stock was added, and went to the lines waiting for it.
+            assert released == []
+            assert_back_orders_filled(before, self.state, stock_of(before)[ref][0], result)
+            return
         decided = [
             (event.orderid, event.sku)
             for event in result.events

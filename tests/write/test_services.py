@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from orders_write import commands, domain, services
+from orders_write import commands, domain, events, services
 from orders_write.models import Batch, Event, Order, OrderLine, Product
 from tests.database import allocated_quantity, allocation_of, event_names, version
 from tests.factories import LATER, TOMORROW, add_batch, place
@@ -532,3 +532,77 @@ def test_event_log_holds_each_commands_events_in_order():
         ("OrderPlaced", {"reference": "o2", "customer": "", "skus": [], "status": "submitted"}),
         ("OutOfStock", {"sku": "LAMP", "orderid": "o2", "qty": 1}),
     ]
+
+
+# --- Back-orders (rule 10) ---------------------------------------------------------
+
+
+def waiting_for_lamps() -> None:
+    """Submitted o1 (3 LAMP) then o2 (2 LAMP), with no stock: both wait; pending o3 and
+    cancelled o4 want lamps too."""
+    services.create_product(commands.CreateProduct(sku="LAMP", name="Lamp"))
+    for reference, qty in (("o1", 3), ("o2", 2), ("o3", 1), ("o4", 1)):
+        place(reference, ("LAMP", qty))
+    for reference in ("o1", "o2", "o4"):
+        services.submit_order(commands.SubmitOrder(reference=reference))
+    services.cancel_order(commands.CancelOrder(reference="o4"))
+    assert [allocation_of(reference, "LAMP") for reference in ("o1", "o2")] == [None, None]
+
+
+def test_a_new_batch_fills_the_waiting_lines_in_the_order_they_were_submitted():
+    waiting_for_lamps()
+
+    result = services.create_batch(commands.CreateBatch(ref="arrived", sku="LAMP", qty=4))
+
+    # o1 (3 of the 4) first; o2's 2 no longer fit, so it keeps waiting, with no new event.
+    assert [event.kind for event in result.events] == ["BatchCreated", "Allocated"]
+    assert result.events[1] == events.Allocated("o1", "LAMP", 3, "arrived")
+    assert allocation_of("o1", "LAMP") == "arrived"
+    assert allocation_of("o2", "LAMP") is None
+    # Lines of a pending and of a cancelled order do not wait for stock.
+    assert (allocation_of("o3", "LAMP"), allocation_of("o4", "LAMP")) == (None, None)
+    assert allocated_quantity("arrived") == 3
+    assert version("LAMP") == 1
+
+
+def test_a_raised_batch_quantity_fills_the_waiting_lines_too():
+    waiting_for_lamps()
+    services.create_batch(commands.CreateBatch(ref="arrived", sku="LAMP", qty=4))
+
+    result = services.change_batch_quantity(commands.ChangeBatchQuantity(ref="arrived", qty=5))
+
+    assert [event.kind for event in result.events] == ["BatchQuantityChanged", "Allocated"]
+    assert allocation_of("o2", "LAMP") == "arrived"
+    assert allocated_quantity("arrived") == 5
+
+
+def test_waiting_lines_go_by_submission_not_by_placing():
+    services.create_product(commands.CreateProduct(sku="LAMP", name="Lamp"))
+    place("placed-first", ("LAMP", 2))
+    place("placed-second", ("LAMP", 2))
+    services.submit_order(commands.SubmitOrder(reference="placed-second"))
+    services.submit_order(commands.SubmitOrder(reference="placed-first"))
+
+    services.create_batch(commands.CreateBatch(ref="arrived", sku="LAMP", qty=2))
+
+    assert allocation_of("placed-second", "LAMP") == "arrived"
+    assert allocation_of("placed-first", "LAMP") is None
+
+
+def test_a_lowered_batch_quantity_adds_no_stock_and_fills_nothing():
+    waiting_for_lamps()
+    services.create_batch(commands.CreateBatch(ref="arrived", sku="LAMP", qty=4))
+
+    result = services.change_batch_quantity(commands.ChangeBatchQuantity(ref="arrived", qty=3))
+
+    assert [event.kind for event in result.events] == ["BatchQuantityChanged"]
+    assert allocation_of("o2", "LAMP") is None
+
+
+def test_an_order_allocate_creates_waits_like_a_submitted_one():
+    services.create_product(commands.CreateProduct(sku="LAMP", name="Lamp"))
+    services.allocate(commands.Allocate(orderid="shop-1", sku="LAMP", qty=2))  # no stock
+
+    services.create_batch(commands.CreateBatch(ref="arrived", sku="LAMP", qty=2))
+
+    assert allocation_of("shop-1", "LAMP") == "arrived"
