@@ -99,9 +99,17 @@ class ReceiveBatchView(CommandFormView):
         )
 
     def success(self, result, data):
-        return f"Batch {data['ref']} received: {data['qty']} x {data['sku']}.", stock_url(
-            data["sku"]
-        )
+        message = f"Batch {data['ref']} received: {data['qty']} x {data['sku']}."
+        return message + waiting_lines_filled(result), stock_url(data["sku"])
+
+
+def waiting_lines_filled(result: services.CommandResult, *, named: int = 10) -> str:
+    """What arriving stock did for the lines waiting for it (rule 10), for a message."""
+    orders = [event.orderid for event in result.events if event.kind == "Allocated"]
+    if not orders:
+        return ""
+    more = f" and {len(orders) - named} more" if len(orders) > named else ""
+    return f" {len(orders)} waiting order line(s) allocated: {', '.join(orders[:named])}{more}."
 
 
 class ChangeBatchQuantityView(CommandFormView):
@@ -125,6 +133,8 @@ class ChangeBatchQuantityView(CommandFormView):
         message = f"Batch {self.kwargs['ref']} now holds {data['qty']}."
         if moved:
             message += f" {moved} line(s) were allocated again."
+        else:
+            message += waiting_lines_filled(result)
         return message, stock_url(result.events[0].sku)
 
 

@@ -535,6 +535,42 @@ def test_a_batch_without_eta_is_warehouse_stock(staff):
     assert row_of(staff.get("/stock/"), "b1") == "b1 Warehouse 10 0 10 Change quantity"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_received_batch_goes_to_the_orders_waiting_for_it_and_says_which(staff):
+    add_batch("small", "LAMP", 1)
+    for reference in ("o1", "o2"):
+        place(reference, ("LAMP", 4))
+        submit(reference)  # out of stock: waiting
+    assert (allocation_of("o1", "LAMP"), allocation_of("o2", "LAMP")) == (None, None)
+
+    response = staff.post("/batches/new/", batch_form(ref="arrived", qty="10"))
+
+    assert response.status_code == 303
+    assert (allocation_of("o1", "LAMP"), allocation_of("o2", "LAMP")) == ("arrived", "arrived")
+    page = staff.get(response["Location"])
+    assert shown_messages(page) == [
+        "Batch arrived received: 10 x LAMP. 2 waiting order line(s) allocated: o1, o2."
+    ]
+    assert row_of(page, "arrived") == "arrived Warehouse 10 8 2 Change quantity"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_raising_a_batch_fills_a_waiting_order_and_says_so(staff):
+    add_batch("depot", "LAMP", 10)
+    place("o1", ("LAMP", 8))
+    place("o2", ("LAMP", 5))
+    submit("o1")
+    submit("o2")  # 2 left: waiting
+
+    response = staff.post("/batches/depot/quantity/", {"qty": "13"})
+
+    assert allocation_of("o2", "LAMP") == "depot"
+    page = staff.get(response["Location"])
+    assert shown_messages(page) == [
+        "Batch depot now holds 13. 1 waiting order line(s) allocated: o2."
+    ]
+
+
 @pytest.mark.parametrize(
     ("data", "field", "message"),
     [
