@@ -21,7 +21,7 @@ from django.views import View
 from django.views.generic import FormView
 
 from orders_write import commands, domain, forms, services
-from orders_write.models import Batch
+from orders_write.models import Allocation, Batch, Order
 
 
 class SeeOther(HttpResponseRedirect):
@@ -225,10 +225,27 @@ class OrderActionView(PermissionRequiredMixin, View):
         return command_class(reference=reference)
 
     def render_form(self, reference: str, form: Form, status: int = 200) -> HttpResponse:
-        context = {"reference": reference, "action": self.action, "form": form}
+        context = {
+            "reference": reference,
+            "action": self.action,
+            "form": form,
+            # What cancelling would release, to confirm it knowingly.
+            "releases": [
+                {"sku": sku, "qty": qty, "batchref": batchref}
+                for sku, qty, batchref in Allocation.objects.filter(
+                    line__order__reference=reference
+                )
+                .order_by("line__product_id")
+                .values_list("line__product_id", "line__quantity", "batch__reference")
+            ]
+            if self.action == "cancel"
+            else [],
+        }
         return render(self.request, "orders_write/order_action.html", context, status=status)
 
     def get(self, request: HttpRequest, reference: str) -> HttpResponse:
+        if not Order.objects.filter(reference=reference).exists():
+            raise Http404(f"Unknown order {reference}")
         return self.render_form(reference, Form())
 
     def post(self, request: HttpRequest, reference: str) -> HttpResponse:

@@ -327,6 +327,38 @@ def test_cancelling_an_order_releases_its_stock(staff):
     assert "b1" not in row_of(page, "LAMP")
 
 
+def test_cancelling_asks_first_and_says_what_it_will_release(staff):
+    add_batch("b1", "LAMP", 10)
+    add_batch("b2", "CHAIR", 10)
+    add_batch("b3", "RUG", 1)
+    place("o1", ("LAMP", 4), ("CHAIR", 1), ("RUG", 2))
+    submit("o1")  # not enough rugs: that line holds nothing
+    before = database_state()
+
+    response = staff.get("/orders/o1/cancel/")
+
+    assert response.status_code == 200
+    page = text(dom(response))
+    assert "Cancelling releases the stock the order holds:" in page
+    assert "1 x CHAIR from batch b2 4 x LAMP from batch b1" in page
+    assert "It cannot be undone" in page
+    assert "Keep the order" in page
+    assert database_state() == before  # asking changes nothing
+
+
+def test_cancelling_an_order_that_holds_nothing_says_so(staff):
+    add_batch("b1", "LAMP", 10)
+    place("o1", ("LAMP", 1))  # pending: nothing allocated
+
+    page = text(dom(staff.get("/orders/o1/cancel/")))
+
+    assert "The order holds no stock, so cancelling releases none." in page
+
+
+def test_asking_to_cancel_an_unknown_order_is_not_found(staff):
+    assert staff.get("/orders/nope/cancel/").status_code == 404
+
+
 @pytest.mark.parametrize("action", ["submit", "cancel"])
 def test_a_cancelled_order_refuses_every_action(staff, action):
     add_batch("b1", "LAMP", 10)
@@ -391,8 +423,15 @@ def test_an_order_reference_with_url_characters_works_end_to_end(staff, referenc
     page = staff.get(location)
     assert page.status_code == 200
     assert f"Order {reference}" in text(dom(page))
-    submit, cancel = form_actions(page)[-2:]
-    assert (submit, cancel) == (f"{path}submit/", f"{path}cancel/")
+    submit = form_actions(page)[-1]
+    assert submit == f"{path}submit/"
+    [cancel] = [
+        attribute(element, "href")
+        for element, _ in walk(dom(page))
+        if element.name == "a" and text(element) == "Cancel order…"
+    ]
+    assert cancel == f"{path}cancel/"
+    assert staff.get(cancel).status_code == 200  # the confirmation, at the same URL
 
     response = staff.post(submit)
 
