@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from orders_read.models import OrderSummary, ProductAvailability
-from orders_write.domain import STATUS_LABELS
+from orders_write.domain import STATUS_LABELS, SUBMITTED
 
 STATUSES = list(STATUS_LABELS.items())
 
@@ -34,6 +34,11 @@ class OrderFilter(django_filters.FilterSet):
         max_length=255,
         help_text="Reference or customer name contains this (any case).",
     )
+    waiting = django_filters.ChoiceFilter(
+        choices=[("true", "Waiting for stock"), ("false", "Not waiting")],
+        method="filter_waiting",
+        help_text="true: submitted orders with a line that found no stock yet; false: the rest.",
+    )
     ordering = django_filters.OrderingFilter(
         fields={column: column for column in ORDER_ORDERINGS},
         field_labels=ORDER_ORDERINGS,
@@ -42,7 +47,11 @@ class OrderFilter(django_filters.FilterSet):
 
     class Meta:
         model = OrderSummary
-        fields = ["status", "customer", "search", "ordering"]
+        fields = ["status", "waiting", "customer", "search", "ordering"]
+
+    def filter_waiting(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        waiting = Q(status=SUBMITTED, allocated_line_count__lt=F("line_count"))
+        return queryset.filter(waiting) if value == "true" else queryset.exclude(waiting)
 
     def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(Q(reference__icontains=value) | Q(customer_name__icontains=value))

@@ -73,6 +73,11 @@ class OrderSummary(ReadModel):
         return self.status == domain.SUBMITTED
 
     @property
+    def is_waiting(self) -> bool:
+        """Submitted with a line that found no stock yet: waiting for stock to arrive."""
+        return self.is_submitted and self.allocated_line_count < self.line_count
+
+    @property
     def is_cancelled(self) -> bool:
         return self.status == domain.CANCELLED
 

@@ -6,6 +6,7 @@ consistency token knows which refresh units to wait for (``freshness``).
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping, Sequence
 
 from django.db.models import F, QuerySet
@@ -74,6 +75,45 @@ def order(reference: str) -> OrderSummary | None:
 
 def order_lines(reference: str) -> list[OrderLineRow]:
     return list(OrderLineRow.objects.filter(orderid=reference).order_by("sku"))
+
+
+# What stock_expected says of a waiting order whose stock is in the warehouse already
+# (released by a cancel after the order waited): it can be allocated now.
+IN_WAREHOUSE = "now"
+
+
+def stock_expected(orders: Sequence[OrderSummary]) -> dict[str, datetime.date | str | None]:
+    """When each waiting order (``is_waiting``) among ``orders`` can have all its stock:
+    IN_WAREHOUSE, the latest of its lines' earliest shipments with room for them, or None
+    when one of its lines has no batch with room. Two queries, whatever the number of
+    orders."""
+    references = [order.reference for order in orders if order.is_waiting]
+    if not references:
+        return {}
+    waiting = list(
+        OrderLineRow.objects.filter(orderid__in=references, batchref__isnull=True).values_list(
+            "orderid", "sku", "qty"
+        )
+    )
+    room: dict[str, list[tuple[datetime.date | None, int]]] = {}
+    for sku, eta, available in BatchAvailability.objects.filter(
+        sku__in={sku for _, sku, _ in waiting}, available__gt=0
+    ).values_list("sku", "eta", "available"):
+        room.setdefault(sku, []).append((eta, available))
+    lines: dict[str, list[datetime.date | str | None]] = {}
+    for orderid, sku, qty in waiting:
+        fits = [eta for eta, available in room.get(sku, []) if available >= qty]
+        lines.setdefault(orderid, []).append(
+            None if not fits else IN_WAREHOUSE if None in fits else min(fits)
+        )
+    return {orderid: _all_in_stock_by(dates) for orderid, dates in lines.items()}
+
+
+def _all_in_stock_by(dates: list[datetime.date | str | None]) -> datetime.date | str | None:
+    if None in dates:
+        return None
+    shipments = [date for date in dates if date != IN_WAREHOUSE]
+    return max(shipments) if shipments else IN_WAREHOUSE
 
 
 def products(*, filters: Mapping[str, object] | None = None) -> QuerySet[ProductAvailability]:
@@ -151,8 +191,8 @@ def read_model_states(
 
 VIEWS: dict[str, Sequence[str]] = {
     "allocations_for": ("allocations_view",),
-    "orders": ("order_summary",),
-    "order": ("order_summary", "order_lines_view"),
+    "orders": ("order_summary", "order_lines_view", "batch_availability"),
+    "order": ("order_summary", "order_lines_view", "batch_availability"),
     "products": ("product_availability",),
     "product": ("product_availability",),
     "stock": ("product_availability", "batch_availability"),

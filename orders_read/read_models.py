@@ -150,9 +150,7 @@ class ReadModel:
             " last_refreshed_at = now(), row_count = NULL, delta_row_count = NULL;\n"
             + self.base_sql()
             + f"UPDATE read_model_base_state SET row_count = (SELECT count(*) FROM {self.base})"
-            f" WHERE unit = '{self.name}';\n"
-            + self.delta_sql()
-            + self.view_sql()
+            f" WHERE unit = '{self.name}';\n" + self.delta_sql() + self.view_sql()
         )
 
     def drop_sql(self) -> str:

@@ -151,8 +151,7 @@ def _refresh_once(unit: str, *, full: bool = False, timeout: float | None = None
     try:
         with in_snapshot(timeout) as (cursor, snapshot, taken_at):
             cursor.execute(
-                "SELECT snapshot, row_count, delta_row_count FROM read_model_state"
-                " WHERE unit = %s",
+                "SELECT snapshot, row_count, delta_row_count FROM read_model_state WHERE unit = %s",
                 [unit],
             )
             previous, row_count, delta_row_count = cursor.fetchone() or ("", None, None)

@@ -92,6 +92,8 @@ def test_orders_pages_link_to_each_other(api, shop):
         ("ordering=reference", ["o1", "o2", "o3"]),
         ("ordering=-total_amount", ["o1", "o2", "o3"]),
         ("status=submitted&ordering=created_at", ["o1", "o3"]),
+        ("waiting=true", ["o3"]),  # submitted, and its chairs found no stock
+        ("waiting=false", ["o2", "o1"]),
     ],
 )
 def test_orders_filters_and_ordering(api, shop, query, expected):
@@ -108,6 +110,7 @@ def test_orders_filters_and_ordering(api, shop, query, expected):
         ("ordering=shipping_address", "ordering"),
         ("ordering=id;DROP TABLE orders_write_order", "ordering"),
         ("search=" + "x" * 300, "search"),
+        ("waiting=maybe", "waiting"),
     ],
 )
 def test_orders_refuse_bad_filters_with_a_message(api, shop, query, field):

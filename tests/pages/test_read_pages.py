@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from orders_read import refresh
 from orders_read.models import BaseState, RefreshState
@@ -307,6 +308,56 @@ def test_an_order_shows_its_lines_and_their_batches(staff):
     assert "<br>" in response.content.decode()  # the address keeps its lines
 
 
+def waiting_orders():
+    """o2 waits for lamps a shipment on LATER now has room for (o1's cancel released
+    them), o4 for rugs in the warehouse (o3's cancel), o6 for chairs nobody has; o5 is
+    pending."""
+    add_batch("ship", "LAMP", 5, LATER)
+    add_batch("rugs", "RUG", 2)
+    add_batch("chairs", "CHAIR", 1)
+    for reference, sku, qty in [
+        ("o1", "LAMP", 5),
+        ("o2", "LAMP", 4),
+        ("o3", "RUG", 2),
+        ("o4", "RUG", 2),
+        ("o6", "CHAIR", 3),
+    ]:
+        place(reference, (sku, qty))
+        submit(reference)
+    cancel("o1")
+    cancel("o3")
+    place("o5", ("LAMP", 1))
+
+
+def test_the_orders_page_lists_the_orders_waiting_for_stock_and_when_it_is_expected(staff):
+    waiting_orders()
+
+    response = staff.get("/orders/?waiting=true")
+
+    rows = {row[0]: row[2] for row in table_rows(response)}
+    assert rows == {
+        "o6": "Submitted Waiting for stock: no stock expected",
+        "o4": "Submitted Waiting for stock: in the warehouse now",
+        "o2": f"Submitted Waiting for stock: expected {date_format(LATER, 'j M Y')}",
+    }
+    assert sorted(row[0] for row in table_rows(staff.get("/orders/?waiting=false"))) == [
+        "o1",
+        "o3",
+        "o5",
+    ]
+
+
+def test_a_waiting_order_says_when_its_stock_is_expected(staff):
+    waiting_orders()
+
+    page = text(dom(staff.get("/orders/o2/")))
+
+    assert f"Allocated 0 of 1 line Waiting for stock: expected {date_format(LATER, 'j M Y')}" in (
+        page
+    )
+    assert "Waiting for stock" not in text(dom(staff.get("/orders/o5/")))
+
+
 def test_the_lines_of_a_pending_order_are_not_allocated_yet(staff):
     add_batch("b1", "LAMP", 10)
     place("o1", ("LAMP", 2))
@@ -552,6 +603,9 @@ def test_the_freshness_header_moves_on_after_a_write(staff):
     before = refreshed_at(staff.get("/orders/"))
 
     place("o2")
+    # The page also reads the batches (when a waiting order's stock is expected): the
+    # header is its oldest view's time.
+    add_batch("b1", "LAMP", 1)
 
     assert refreshed_at(staff.get("/orders/")) > before
 
