@@ -116,6 +116,19 @@ class SelectorListView(QueryView, generics.ListAPIView):
 
 
 class OrderSummarySerializer(serializers.ModelSerializer):
+    waiting = serializers.BooleanField(
+        source="is_waiting",
+        read_only=True,
+        help_text="Submitted, with a line that found no stock yet: waiting for stock.",
+    )
+    stock_expected = serializers.CharField(
+        allow_null=True,
+        read_only=True,
+        help_text="For a waiting order, when all its stock can be had: the date (YYYY-MM-DD)"
+        " of the latest of its lines' earliest shipments with room for them, or 'now' when"
+        " the warehouse has it; null when no stock is expected, or the order is not waiting.",
+    )
+
     class Meta:
         model = OrderSummary
         fields = [
@@ -127,6 +140,8 @@ class OrderSummarySerializer(serializers.ModelSerializer):
             "total_quantity",
             "total_amount",
             "allocated_line_count",
+            "waiting",
+            "stock_expected",
             "created_at",
         ]
 
@@ -144,6 +159,9 @@ class OrderListApi(SelectorListView):
     list_selector = staticmethod(queries.orders)
     serializer_class = OrderSummarySerializer
     filterset_class = OrderFilter
+
+    def paginate_queryset(self, queryset):
+        return queries.with_stock_expected(super().paginate_queryset(queryset))
 
 
 class OrderLineSerializer(serializers.Serializer):
@@ -176,6 +194,7 @@ class OrderDetailApi(QueryView):
         if summary is None:
             raise exceptions.NotFound(f"Unknown order {reference}.")
         summary.lines = queries.order_lines(reference)
+        queries.with_stock_expected([summary])
         return Response(OrderDetailSerializer(summary).data)
 
 

@@ -109,6 +109,15 @@ def stock_expected(orders: Sequence[OrderSummary]) -> dict[str, datetime.date | 
     return {orderid: _all_in_stock_by(dates) for orderid, dates in lines.items()}
 
 
+def with_stock_expected(orders: Sequence[OrderSummary]) -> Sequence[OrderSummary]:
+    """The orders, each with ``stock_expected`` set (``stock_expected``; None for one
+    that is not waiting)."""
+    expected = stock_expected(orders)
+    for order in orders:
+        order.stock_expected = expected.get(order.reference)
+    return orders
+
+
 def _all_in_stock_by(dates: list[datetime.date | str | None]) -> datetime.date | str | None:
     if None in dates:
         return None

@@ -59,9 +59,7 @@ def order_list(request: HttpRequest) -> HttpResponse:
 
     def context():
         page = Paginator(orders, PAGE_SIZE).get_page(request.GET.get("page"))
-        expected = queries.stock_expected(page.object_list)
-        for order in page.object_list:
-            order.stock_expected = expected.get(order.reference)
+        page.object_list = queries.with_stock_expected(list(page.object_list))
         query = request.GET.copy()
         query.pop("page", None)
         query.pop("consistency", None)
@@ -88,7 +86,7 @@ def order_detail(request: HttpRequest, reference: str) -> HttpResponse:
         order = queries.order(reference)
         if order is None:
             raise Http404(f"No order {reference} (yet).")
-        order.stock_expected = queries.stock_expected([order]).get(reference)
+        queries.with_stock_expected([order])
         return {"order": order, "lines": queries.order_lines(reference)}
 
     return render_read_page(request, "order", "orders_read/order_detail.html", context)

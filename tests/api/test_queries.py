@@ -66,8 +66,12 @@ def test_orders_are_paginated_summaries_newest_first(api, shop):
         "total_quantity": 3,
         "total_amount": "25.00",
         "allocated_line_count": 2,
+        "waiting": False,
+        "stock_expected": None,
         "created_at": body["results"][2]["created_at"],
     }
+    # o3 waits for chairs, and no batch has room for its five.
+    assert (body["results"][0]["waiting"], body["results"][0]["stock_expected"]) == (True, None)
     assert_fresh(response)
 
 
@@ -293,3 +297,25 @@ def test_a_read_with_a_token_not_issued_here_is_refused(api, token):
     assert response.status_code == 400
     assert "consistency token" in response.json()["message"]
     assert "X-Consistency-Token" in response.json()["errors"]
+
+
+def test_a_waiting_order_says_when_its_stock_is_expected(api):
+    add_batch("ship", "LAMP", 5, TOMORROW)
+    add_batch("rugs", "RUG", 2)
+    for reference, sku, qty in [("o1", "LAMP", 5), ("o2", "LAMP", 4), ("o3", "RUG", 2)]:
+        place(reference, (sku, qty))
+        services.submit_order(commands.SubmitOrder(reference))
+    place("o4", ("RUG", 2))
+    services.submit_order(commands.SubmitOrder("o4"))  # o3 holds the rugs: o4 waits
+    # Cancels release stock after o2 and o4 waited (only arriving stock fills them).
+    services.cancel_order(commands.CancelOrder("o1"))
+    services.cancel_order(commands.CancelOrder("o3"))
+
+    detail = api.get("/api/orders/o2").json()
+    listed = api.get("/api/orders?waiting=true").json()["results"]
+
+    assert (detail["waiting"], detail["stock_expected"]) == (True, TOMORROW.isoformat())
+    assert {order["reference"]: order["stock_expected"] for order in listed} == {
+        "o2": TOMORROW.isoformat(),
+        "o4": "now",
+    }
