@@ -80,7 +80,21 @@ def _token_and_user(token_model) -> Statement:
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
-    """DRF's ``Authorization: Token <key>``, reading the token and its user in one query."""
+    """DRF's ``Authorization: Token <key>``, reading the token and its user in one query.
+
+    Another scheme (``Bearer <key>``, a bare key) is refused with a message that names
+    the one expected, rather than DRF's "credentials were not provided"."""
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if header and header[0].lower() != self.keyword.lower().encode():
+            scheme = header[0].decode("latin-1") if len(header) > 1 else "(none)"
+            raise exceptions.AuthenticationFailed(
+                f"Unsupported authorization scheme {scheme[:40]}: send the header"
+                f" 'Authorization: {self.keyword} <key>' (POST /api/auth/token/ with your"
+                " username and password gives the key)."
+            )
+        return super().authenticate(request)
 
     def authenticate_credentials(self, key):
         row = _token_and_user(self.get_model()).fetchone([key])

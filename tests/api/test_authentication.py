@@ -110,3 +110,30 @@ def test_a_token_request_checks_its_token_and_permissions_in_two_queries():
     assert sent[0].startswith("EXECUTE token_and_user (")
     assert sent[1].startswith("EXECUTE permissions_of_user (")
     assert [sql for sql in sent if not sql.startswith("EXECUTE ")] == []
+
+
+@pytest.mark.parametrize(
+    ("header", "scheme"),
+    [("Bearer {key}", "Bearer"), ("{key}", "(none)"), ("Basic {key}", "Basic")],
+)
+def test_another_scheme_is_refused_with_the_one_expected(header, scheme):
+    key = Token.objects.create(user=make_user("viewer")).key
+    client = client_for("anonymous")
+    client.credentials(HTTP_AUTHORIZATION=header.format(key=key))
+
+    response = client.get("/api/products")
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+    message = response.json()["message"]
+    assert message.startswith(f"Unsupported authorization scheme {scheme}: ")
+    assert "'Authorization: Token <key>'" in message
+    assert key not in message  # the key is never echoed back
+
+
+def test_the_token_scheme_is_read_in_any_case():
+    key = Token.objects.create(user=make_user("viewer")).key
+    client = client_for("anonymous")
+    client.credentials(HTTP_AUTHORIZATION=f"token {key}")
+
+    assert client.get("/api/products").status_code == 200
