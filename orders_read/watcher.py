@@ -267,19 +267,17 @@ def watch(
                     log("database unavailable (connection lost and reopened); listening again")
                     _disconnect()
                     break
+                # With writes owed, wait only for the rest to end: announcements that
+                # come meanwhile gather, and the next round serves them all.
                 timeout = min(next_check - time.monotonic(), HEARTBEAT_EVERY)
-                owed.add(_wait_for_notifications(max(0.0, timeout), wake))
-                rest = pace.rest()
-                if owed.writes and rest > 0:
-                    # Let announcements gather: the next round serves them all.
-                    owed.add(_wait_for_notifications(min(rest, HEARTBEAT_EVERY), wake))
-                    heartbeat.beat()
-                    continue
                 if owed.writes:
+                    timeout = min(timeout, pace.rest())
+                owed.add(_wait_for_notifications(max(0.0, timeout), wake))
+                if owed.writes and pace.rest() <= 0:
                     pace.start()
                     for unit, writes in sorted(owed.due().items()):
-                        if writes - {None}:
-                            outcomes = refresh.catch_up(unit, writes - {None}, max_wait=interval)
+                        if announced := writes - {None}:
+                            outcomes = refresh.catch_up(unit, announced, max_wait=interval)
                         else:
                             # Only while still dirty: another refresher may have done it.
                             outcomes = refresh.refresh_unit(unit, wait=True)
