@@ -269,10 +269,23 @@ class Product:
     def allocate(self, lines: Sequence[HeldLine]) -> list[tuple[HeldLine, BatchStock | None]]:
         """Allocate unallocated lines in order by the policy (rules 1, 2 and 4): an
         ``Allocated`` event per line placed, an ``OutOfStock`` per line that fits nowhere."""
+        return self._place(lines, out_of_stock_events=True)
+
+    def fill_waiting(self, lines: Sequence[HeldLine]) -> list[tuple[HeldLine, BatchStock]]:
+        """Stock was added (rule 10): allocate the waiting lines, in the order given (their
+        orders' submission), each where the policy puts it; one that still fits nowhere
+        keeps waiting, with no new event. An ``Allocated`` event per line placed."""
+        decisions = self._place(lines, out_of_stock_events=False)
+        return [(line, batch) for line, batch in decisions if batch is not None]
+
+    def _place(
+        self, lines: Sequence[HeldLine], *, out_of_stock_events: bool
+    ) -> list[tuple[HeldLine, BatchStock | None]]:
         decisions = allocate_lines(self.batches, lines)
         for line, batch in decisions:
             if batch is None:
-                self.events.append(events.OutOfStock(self.sku, line.orderid, line.quantity))
+                if out_of_stock_events:
+                    self.events.append(events.OutOfStock(self.sku, line.orderid, line.quantity))
             else:
                 self._add_to_allocated(batch.reference, line.quantity)
                 self.events.append(
@@ -281,20 +294,6 @@ class Product:
         if any(batch is not None for _, batch in decisions):
             self.version += 1
         return decisions
-
-    def fill_waiting(self, lines: Sequence[HeldLine]) -> list[tuple[HeldLine, BatchStock]]:
-        """Stock was added (rule 10): allocate the waiting lines, in the order given (their
-        orders' submission), each where the policy puts it; one that still fits nowhere
-        keeps waiting, with no new event. An ``Allocated`` event per line placed."""
-        placed = [(line, batch) for line, batch in allocate_lines(self.batches, lines) if batch]
-        for line, batch in placed:
-            self._add_to_allocated(batch.reference, line.quantity)
-            self.events.append(
-                events.Allocated(line.orderid, self.sku, line.quantity, batch.reference)
-            )
-        if placed:
-            self.version += 1
-        return placed
 
     def release(self, lines: Sequence[HeldLine]) -> None:
         """Take allocated lines off their batches: a ``Deallocated`` event each."""
