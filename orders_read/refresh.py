@@ -179,15 +179,14 @@ def _update_delta(cursor, spec: read_models.ReadModel, previous: str) -> tuple[i
         f"  FROM {quote(keys.table)}"
         f"  WHERE transaction_id >= pg_snapshot_xmin(%s::pg_snapshot)"
         f"    AND NOT pg_visible_in_snapshot(transaction_id, %s::pg_snapshot))"
-        f" SELECT coalesce(array_agg(delta_key), '{{}}'),"
-        f"  coalesce(sum((SELECT count(*) FROM {delta} WHERE delta_key = changed.delta_key)), 0),"
-        f"  coalesce(sum(CASE WHEN EXISTS ("
-        f"    SELECT 1 FROM {delta} WHERE delta_key = changed.delta_key)"
-        f"   THEN (SELECT count({quote(spec.row_id)}) FROM {delta}"
-        f"    WHERE delta_key = changed.delta_key)"
+        f" SELECT coalesce(array_agg(changed.delta_key), '{{}}'),"
+        f"  coalesce(sum(held.row_count), 0),"
+        f"  coalesce(sum(CASE WHEN held.row_count > 0 THEN held.rows_shown"
         f"   ELSE (SELECT count(*) FROM {base} WHERE {quote(spec.key)} = changed.delta_key)"
         f"  END), 0)"
-        f" FROM changed",
+        f" FROM changed CROSS JOIN LATERAL ("
+        f"  SELECT count(*) AS row_count, count({quote(spec.row_id)}) AS rows_shown"
+        f"  FROM {delta} WHERE delta_key = changed.delta_key) held",
         [previous, previous],
     )
     changed, rows_before, shown_before = cursor.fetchone()
