@@ -501,18 +501,20 @@ def probe_refresh_work(writes: list[list[str]]) -> dict:
 
 
 def probe_rebuild() -> dict:
-    """Rebuild each unit's base the way the watcher compacts (CONCURRENTLY), then
-    refresh the deltas that the new bases emptied."""
-    from orders_read import rebuilds, refresh
+    """Compact each unit the way the watcher does: rebuild its base (CONCURRENTLY), then
+    rewrite its delta, which keeps only the keys the new base does not cover. The ms of
+    each base's rebuild."""
+    from orders_read import rebuilds
     from orders_read.read_models import READ_MODELS
 
     rebuilt = {}
-    for unit in READ_MODELS:
-        outcome = rebuilds.rebuild_base(unit, wait=True, timeout=0)
-        if outcome is None or outcome.error:
-            raise RuntimeError(f"rebuilding {unit}: {outcome}")
-        rebuilt[unit] = outcome.duration_ms
-    refresh.refresh(READ_MODELS, timeout=0)
+    for outcome in rebuilds.compact(READ_MODELS, wait=True, timeout=0):
+        if outcome.error:
+            raise RuntimeError(f"compacting {outcome.unit}: {outcome}")
+        if outcome.base:
+            rebuilt[outcome.unit] = outcome.duration_ms
+    if sorted(rebuilt) != sorted(READ_MODELS):
+        raise RuntimeError(f"not every base was rebuilt: {sorted(rebuilt)}")
     return rebuilt
 
 
