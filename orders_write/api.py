@@ -16,7 +16,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.http.api import StrictSerializer, error_responses
+from config.http.api import StrictSerializer, error_responses, flatten_errors, readable_values
 from config.http.schema import READ_THIS_WRITE, LinkedResponse, link
 from orders_write import commands, domain, services
 
@@ -120,11 +120,23 @@ class CommandView(APIView):
     required_permissions: tuple[str, ...] = ()
     InputSerializer: type[StrictSerializer]
 
-    def validated(self, request) -> dict:
-        """The request's body, checked by the view's InputSerializer (else a 400)."""
+    def command(self, data: dict, **path: str) -> commands.Command:
+        """The command for the request's body (``data``) and the keys in its path."""
+        raise NotImplementedError
+
+    def validated_command(self, request, **path: str) -> commands.Command:
+        """The request's command, its body checked by the view's InputSerializer. A body
+        it refuses is a 400 that also carries what the rules refuse of the fields it
+        could read, so that every mistake is reported at once (rule 11)."""
         serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
+        if serializer.is_valid():
+            return self.command(serializer.validated_data, **path)
+        errors = flatten_errors(serializer.errors)
+        refusals = services.refusals(self.command(readable_values(serializer), **path))
+        for refusal in refusals:
+            if refusal.field and refusal.field not in errors:
+                errors.setdefault(refusal.field, []).append(refusal.message)
+        raise serializers.ValidationError(errors)
 
 
 class ProductCreateApi(CommandView):
@@ -134,6 +146,9 @@ class ProductCreateApi(CommandView):
         sku = _text()
         name = _text()
         price = serializers.DecimalField(max_digits=None, decimal_places=None, required=False)
+
+    def command(self, data):
+        return commands.CreateProduct(**data)
 
     @extend_schema(
         operation_id="create_product",
@@ -149,10 +164,9 @@ class ProductCreateApi(CommandView):
         parameters=[TOKEN_HEADER, LOCATION_HEADER],
     )
     def post(self, request):
-        data = self.validated(request)
-        result = services.create_product(commands.CreateProduct(**data))
-        sku = data["sku"]
-        return command_response(result, 201, location=url_of("api-product", sku=sku))
+        command = self.validated_command(request)
+        result = services.create_product(command)
+        return command_response(result, 201, location=url_of("api-product", sku=command.sku))
 
 
 class BatchCreateApi(CommandView):
@@ -163,6 +177,9 @@ class BatchCreateApi(CommandView):
         sku = _text()
         qty = serializers.IntegerField()
         eta = serializers.DateField(allow_null=True, required=False, default=None)
+
+    def command(self, data):
+        return commands.CreateBatch(**data)
 
     @extend_schema(
         operation_id="create_batch",
@@ -185,10 +202,9 @@ class BatchCreateApi(CommandView):
         parameters=[TOKEN_HEADER, LOCATION_HEADER],
     )
     def post(self, request):
-        data = self.validated(request)
-        result = services.create_batch(commands.CreateBatch(**data))
-        sku = data["sku"]
-        return command_response(result, 201, location=url_of("api-product", sku=sku))
+        command = self.validated_command(request)
+        result = services.create_batch(command)
+        return command_response(result, 201, location=url_of("api-product", sku=command.sku))
 
 
 class BatchQuantityApi(CommandView):
@@ -197,6 +213,9 @@ class BatchQuantityApi(CommandView):
     class InputSerializer(StrictSerializer):
         qty = serializers.IntegerField()
 
+    def command(self, data, ref):
+        return commands.ChangeBatchQuantity(ref=ref, qty=data.get("qty"))
+
     @extend_schema(
         operation_id="change_batch_quantity",
         request=InputSerializer,
@@ -204,7 +223,7 @@ class BatchQuantityApi(CommandView):
         parameters=[TOKEN_HEADER],
     )
     def post(self, request, ref: str):
-        command = commands.ChangeBatchQuantity(ref=ref, qty=self.validated(request)["qty"])
+        command = self.validated_command(request, ref=ref)
         return command_response(services.change_batch_quantity(command), 202)
 
 
@@ -224,6 +243,14 @@ class OrderPlaceApi(CommandView):
 
     class OutputSerializer(serializers.Serializer):
         reference = serializers.CharField()
+
+    def command(self, data):
+        return commands.PlaceOrder(
+            customer=data.get("customer"),
+            shipping_address=data.get("shipping_address"),
+            lines=tuple(commands.OrderLineInput(**line) for line in data.get("lines") or ()),
+            reference=data.get("reference") or None,
+        )
 
     @extend_schema(
         operation_id="place_order",
@@ -251,14 +278,7 @@ class OrderPlaceApi(CommandView):
         parameters=[TOKEN_HEADER, LOCATION_HEADER],
     )
     def post(self, request):
-        data = self.validated(request)
-        command = commands.PlaceOrder(
-            customer=data["customer"],
-            shipping_address=data["shipping_address"],
-            lines=tuple(commands.OrderLineInput(**line) for line in data["lines"]),
-            reference=data["reference"] or None,
-        )
-        result = services.place_order(command)
+        result = services.place_order(self.validated_command(request))
         return command_response(
             result,
             201,
@@ -325,6 +345,9 @@ class AllocateApi(CommandView):
         sku = _text()
         qty = serializers.IntegerField()
 
+    def command(self, data):
+        return commands.Allocate(**data)
+
     @extend_schema(
         operation_id="allocate",
         request=InputSerializer,
@@ -350,12 +373,10 @@ class AllocateApi(CommandView):
         parameters=[TOKEN_HEADER, LOCATION_HEADER],
     )
     def post(self, request):
-        data = self.validated(request)
-        result = services.allocate(commands.Allocate(**data))
-        orderid = data["orderid"]
-        return command_response(
-            result, status.HTTP_202_ACCEPTED, location=url_of("api-allocations", orderid=orderid)
-        )
+        command = self.validated_command(request)
+        result = services.allocate(command)
+        location = url_of("api-allocations", orderid=command.orderid)
+        return command_response(result, status.HTTP_202_ACCEPTED, location=location)
 
 
 class DeallocateApi(CommandView):
@@ -364,6 +385,9 @@ class DeallocateApi(CommandView):
     class InputSerializer(StrictSerializer):
         orderid = _text()
         sku = _text()
+
+    def command(self, data):
+        return commands.Deallocate(**data)
 
     @extend_schema(
         operation_id="deallocate",
@@ -379,5 +403,5 @@ class DeallocateApi(CommandView):
         parameters=[TOKEN_HEADER],
     )
     def post(self, request):
-        result = services.deallocate(commands.Deallocate(**self.validated(request)))
+        result = services.deallocate(self.validated_command(request))
         return command_response(result, status.HTTP_202_ACCEPTED)

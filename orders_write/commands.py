@@ -20,11 +20,22 @@ class CreateProduct(Command):
 
 
 @dataclass(frozen=True)
+class NewProduct:
+    name: str
+    price: Decimal = Decimal("0.00")
+
+
+@dataclass(frozen=True)
 class CreateBatch(Command):
+    """Receive a batch. An unknown SKU creates its product: ``new_product`` when given,
+    else (the API's way) named after the SKU at price 0, unless ``known_sku_only``."""
+
     ref: str
     sku: str
     qty: int
     eta: datetime.date | None = None
+    new_product: NewProduct | None = None
+    known_sku_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,9 +70,13 @@ class CancelOrder(Command):
 
 @dataclass(frozen=True)
 class Allocate(Command):
+    """Add a line to an order and allocate it. A new reference creates a submitted order
+    without customer (the API's way), unless ``existing_order_only``."""
+
     orderid: str
     sku: str
     qty: int
+    existing_order_only: bool = False
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -57,6 +57,59 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     """The command would duplicate something that exists (HTTP 409)."""
+
+
+class Refusals(DomainError):
+    """Every refusal one command met, reported together (rule 11).
+
+    ``message`` joins them; ``refusals`` keeps each with its field.
+    """
+
+    def __init__(self, refusals: Sequence[DomainError]) -> None:
+        self.refusals = tuple(refusals)
+        messages = "; ".join(refusal.message for refusal in self.refusals)
+        super().__init__(f"{len(self.refusals)} problems: {messages}")
+
+    def __iter__(self) -> Iterator[DomainError]:
+        return iter(self.refusals)
+
+
+def each_refusal(error: DomainError) -> tuple[DomainError, ...]:
+    """The refusals in ``error``: itself, or each of several."""
+    return error.refusals if isinstance(error, Refusals) else (error,)
+
+
+class Checks:
+    """Runs a command's checks one after another and refuses the command once, with
+    every refusal they found (rule 11): ``with checks: check_...(...)`` for each, then
+    ``checks.done()``.
+    """
+
+    def __init__(self) -> None:
+        self.refusals: list[DomainError] = []
+
+    def __enter__(self) -> Checks:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if isinstance(error, DomainError):
+            self.refusals.extend(each_refusal(error))
+            return True
+        return False
+
+    def refuse(self, error: DomainError) -> None:
+        self.refusals.append(error)
+
+    def passed(self, field: str) -> bool:
+        """Whether no check so far refused ``field`` (a later check may rely on it)."""
+        return all(refusal.field != field for refusal in self.refusals)
+
+    def done(self) -> None:
+        """Refuse the command if any check did."""
+        if len(self.refusals) == 1:
+            raise self.refusals[0]
+        if self.refusals:
+            raise Refusals(self.refusals)
 
 
 # --- checks on single values -------------------------------------------------------
@@ -139,12 +192,17 @@ def check_price(price: Decimal, *, field: str = "price") -> None:
         raise InvalidInput("Price must have at most 2 decimal places", field=field)
 
 
-def check_distinct_skus(skus: Iterable[str]) -> None:
+def check_distinct_skus(skus: Iterable[str | None]) -> None:
+    """One line per SKU: each line repeating an earlier line's SKU is refused, beside it."""
+    checks = Checks()
     seen: set[str] = set()
-    for sku in skus:
+    for index, sku in enumerate(skus):
         if sku in seen:
-            raise InvalidInput(f"SKU {sku} appears on more than one line", field="lines")
-        seen.add(sku)
+            message = f"SKU {sku} appears on more than one line"
+            checks.refuse(InvalidInput(message, field=f"lines.{index}.sku"))
+        elif sku is not None:
+            seen.add(sku)
+    checks.done()
 
 
 # --- orders ----------------------------------------------------------------------

@@ -15,16 +15,18 @@ _TEXT = {"maxlength": domain.MAX_TEXT_LENGTH}
 def show_refusal(
     error: domain.DomainError, form: forms.Form, lines: list[forms.Form] | None = None
 ) -> None:
-    """Put a refused command's message beside the field it names (else above the form):
-    the one mapping of domain errors to form errors, for the pages and the admin."""
-    field = error.field or ""
-    if field.startswith("lines.") and lines is not None:
-        _, index, line_field = field.split(".")
-        lines[int(index)].add_error(line_field, error.message)
-    elif field in form.fields:
-        form.add_error(field, error.message)
-    else:
-        form.add_error(None, error.message)
+    """Put each of a refused command's messages beside the field it names (else above
+    the form): the one mapping of domain errors to form errors, for the pages and the
+    admin."""
+    for refusal in domain.each_refusal(error):
+        field = refusal.field or ""
+        if field.startswith("lines.") and lines is not None:
+            _, index, line_field = field.split(".")
+            lines[int(index)].add_error(line_field, refusal.message)
+        elif field in form.fields:
+            form.add_error(field, refusal.message)
+        else:
+            form.add_error(None, refusal.message)
 
 
 def text(label: str, **kwargs) -> forms.CharField:

@@ -253,16 +253,167 @@ def _insert(instance: Product | Batch | Order, conflict: domain.Conflict) -> Non
         raise conflict from None
 
 
-def _get_or_create_product(sku: str) -> list[events.Event]:
-    """A batch for an unknown SKU creates its product (name = SKU, price 0)."""
+def _get_or_create_product(sku: str, new_product: commands.NewProduct | None) -> list[events.Event]:
+    """A batch for an unknown SKU creates its product: ``new_product``, or (name = SKU,
+    price 0)."""
     if Product.objects.filter(sku=sku).exists():
         return []
+    name, price = (new_product.name, new_product.price) if new_product else (sku, Decimal("0.00"))
     try:
         with transaction.atomic():
-            Product.objects.create(sku=sku, name=sku)
+            Product.objects.create(sku=sku, name=name, price=price)
     except IntegrityError:
         return []  # created meanwhile by another command
-    return [events.ProductCreated(sku, sku, Decimal("0.00"))]
+    return [events.ProductCreated(sku, name, price)]
+
+
+# --- the checks: every refusal of a command found before anything is written ---------
+#
+# Each command's checker runs all its checks and returns what they refused (rule 11).
+# Its service refuses the command with all of it (``checks.done()``) before writing.
+# ``refusals()`` lets a form that could not read some fields (None, which no check
+# looks at) report the rules' refusals of the others beside its own errors.
+
+
+def _check(checks: domain.Checks, value: object, check: Callable[..., None], **kwargs) -> None:
+    """Run ``check`` on a value that was given (not None), collecting its refusal."""
+    if value is not None:
+        with checks:
+            check(value, **kwargs)
+
+
+def _check_known_skus(checks: domain.Checks, skus: dict[str, str | None]) -> dict[str, Decimal]:
+    """Refuse each field's SKU that names no product; return the known ones' prices.
+
+    ``skus`` maps fields to SKUs; only those whose field passed its checks are looked up.
+    """
+    wanted = {field: sku for field, sku in skus.items() if sku is not None and checks.passed(field)}
+    if not wanted:
+        return {}
+    prices = dict(Product.objects.filter(sku__in=set(wanted.values())).values_list("sku", "price"))
+    for field, sku in wanted.items():
+        if sku not in prices:
+            checks.refuse(domain.InvalidSku(sku, field=field))
+    return prices
+
+
+def _refuse_existing(
+    checks: domain.Checks, model: type[Product | Batch | Order], field: str, key: str | None
+) -> None:
+    """Refuse a new key that exists (409), once its field passed its checks."""
+    lookup = "sku" if model is Product else "reference"
+    if key is not None and checks.passed(field) and model.objects.filter(**{lookup: key}).exists():
+        what = {Product: "Product", Batch: "Batch", Order: "Order"}[model]
+        checks.refuse(domain.Conflict(f"{what} {key} already exists", field=field))
+
+
+def _checks_create_product(command: commands.CreateProduct) -> domain.Checks:
+    checks = domain.Checks()
+    _check(checks, command.sku, domain.check_key, what="SKU", field="sku")
+    _check(checks, command.name, domain.check_name, what="Name", field="name")
+    _check(checks, command.price, domain.check_price)
+    _refuse_existing(checks, Product, "sku", command.sku)
+    return checks
+
+
+def _checks_create_batch(command: commands.CreateBatch) -> domain.Checks:
+    checks = domain.Checks()
+    _check(checks, command.ref, domain.check_key, what="Batch reference", field="ref")
+    _check(checks, command.sku, domain.check_key, what="SKU", field="sku")
+    _check(checks, command.qty, domain.check_quantity)
+    if command.new_product is not None:
+        _check(checks, command.new_product.name, domain.check_name, what="Name", field="name")
+        _check(checks, command.new_product.price, domain.check_price)
+    _refuse_existing(checks, Batch, "ref", command.ref)
+    if command.new_product is not None:
+        _refuse_existing(checks, Product, "sku", command.sku)
+    elif command.known_sku_only:
+        _check_known_skus(checks, {"sku": command.sku})
+    return checks
+
+
+def _checks_change_batch_quantity(command: commands.ChangeBatchQuantity) -> domain.Checks:
+    checks = domain.Checks()
+    _check(checks, command.qty, domain.check_quantity)
+    if command.ref is not None and not Batch.objects.filter(reference=command.ref).exists():
+        checks.refuse(domain.NotFound(f"Unknown batch {command.ref}", field="ref"))
+    return checks
+
+
+def _checks_place_order(command: commands.PlaceOrder) -> tuple[domain.Checks, dict[str, Decimal]]:
+    """The checks, and the prices of the lines' products."""
+    checks = domain.Checks()
+    _check(checks, command.reference, domain.check_order_reference)
+    _check(checks, command.customer, domain.check_name, what="Customer", field="customer")
+    _check(
+        checks,
+        command.shipping_address,
+        domain.check_text,
+        what="Shipping address",
+        field="shipping_address",
+        max_length=2000,
+        required=True,
+    )
+    for index, line in enumerate(command.lines):
+        _check(checks, line.sku, domain.check_key, what="SKU", field=f"lines.{index}.sku")
+        _check(checks, line.qty, domain.check_quantity, field=f"lines.{index}.qty")
+    with checks:
+        domain.check_distinct_skus(line.sku for line in command.lines)
+    prices = _check_known_skus(
+        checks, {f"lines.{index}.sku": line.sku for index, line in enumerate(command.lines)}
+    )
+    _refuse_existing(checks, Order, "reference", command.reference)
+    return checks, prices
+
+
+def _checks_allocate(command: commands.Allocate) -> domain.Checks:
+    """The checks of the values; when they refuse (or a form could not read one), the
+    lookups too, so that every refusal is reported at once. An accepted command makes its
+    lookups under the locks (``allocate``)."""
+    checks = domain.Checks()
+    # It may create the order: a new order's reference.
+    _check(checks, command.orderid, domain.check_order_reference, field="orderid")
+    _check(checks, command.sku, domain.check_key, what="SKU", field="sku")
+    _check(checks, command.qty, domain.check_quantity)
+    if checks.refusals or None in (command.orderid, command.sku, command.qty):
+        _check_known_skus(checks, {"sku": command.sku})
+        if (
+            command.existing_order_only
+            and command.orderid is not None
+            and checks.passed("orderid")
+            and not Order.objects.filter(reference=command.orderid).exists()
+        ):
+            checks.refuse(domain.NotFound(f"Unknown order {command.orderid}", field="orderid"))
+    return checks
+
+
+def _checks_deallocate(command: commands.Deallocate) -> domain.Checks:
+    checks = domain.Checks()
+    _check(checks, command.orderid, domain.check_key, what="Order reference", field="orderid")
+    _check(checks, command.sku, domain.check_key, what="SKU", field="sku")
+    _check_known_skus(checks, {"sku": command.sku})
+    return checks
+
+
+def _checks_of_order_state(command: commands.Command) -> domain.Checks:
+    return domain.Checks()  # the order's state is checked under its lock
+
+
+CHECKERS: dict[type[commands.Command], Callable[..., domain.Checks]] = {
+    commands.CreateProduct: _checks_create_product,
+    commands.CreateBatch: _checks_create_batch,
+    commands.ChangeBatchQuantity: _checks_change_batch_quantity,
+    commands.PlaceOrder: lambda command: _checks_place_order(command)[0],
+    commands.SubmitOrder: _checks_of_order_state,
+    commands.CancelOrder: _checks_of_order_state,
+    commands.Allocate: _checks_allocate,
+    commands.Deallocate: _checks_deallocate,
+}
+
+
+def refusals(command: commands.Command) -> list[domain.DomainError]:
+    """What ``command``'s checks refuse, without running it."""
+    return CHECKERS[type(command)](command).refusals
 
 
 # --- the services ------------------------------------------------------------------
@@ -270,11 +421,7 @@ def _get_or_create_product(sku: str) -> list[events.Event]:
 
 @_service
 def create_product(command: commands.CreateProduct) -> CommandResult:
-    domain.check_key(command.sku, what="SKU", field="sku")
-    domain.check_name(command.name, what="Name", field="name")
-    domain.check_price(command.price)
-    if Product.objects.filter(sku=command.sku).exists():
-        raise domain.Conflict(f"Product {command.sku} already exists", field="sku")
+    _checks_create_product(command).done()
     product = Product(sku=command.sku, name=command.name, price=command.price)
     _insert(product, domain.Conflict(f"Product {command.sku} already exists", field="sku"))
     return _record([events.ProductCreated(product.sku, product.name, product.price)])
@@ -282,13 +429,9 @@ def create_product(command: commands.CreateProduct) -> CommandResult:
 
 @_service
 def create_batch(command: commands.CreateBatch) -> CommandResult:
-    domain.check_key(command.ref, what="Batch reference", field="ref")
-    domain.check_key(command.sku, what="SKU", field="sku")
-    domain.check_quantity(command.qty)
+    _checks_create_batch(command).done()
     conflict = domain.Conflict(f"Batch {command.ref} already exists", field="ref")
-    if Batch.objects.filter(reference=command.ref).exists():
-        raise conflict
-    recorded = _get_or_create_product(command.sku)
+    recorded = _get_or_create_product(command.sku, command.new_product)
     product = _lock_products([command.sku])[command.sku]
     batch = Batch(
         reference=command.ref,
@@ -305,10 +448,8 @@ def create_batch(command: commands.CreateBatch) -> CommandResult:
 
 @_service
 def change_batch_quantity(command: commands.ChangeBatchQuantity) -> CommandResult:
-    domain.check_quantity(command.qty)
-    sku = Batch.objects.filter(reference=command.ref).values_list("product_id", flat=True).first()
-    if sku is None:
-        raise domain.NotFound(f"Unknown batch {command.ref}", field="ref")
+    _checks_change_batch_quantity(command).done()
+    sku = Batch.objects.filter(reference=command.ref).values_list("product_id", flat=True).get()
     product = _lock_products([sku])[sku]
     batch = Batch.objects.get(reference=command.ref)
     held = batch.allocations.select_related("line__order", "batch").order_by("allocated_at", "id")
@@ -333,33 +474,10 @@ def _new_order_reference() -> str:
 
 @_service
 def place_order(command: commands.PlaceOrder) -> CommandResult:
-    if command.reference is not None:
-        domain.check_order_reference(command.reference)
-    domain.check_name(command.customer, what="Customer", field="customer")
-    domain.check_text(
-        command.shipping_address,
-        what="Shipping address",
-        field="shipping_address",
-        max_length=2000,
-        required=True,
-    )
-    for index, line in enumerate(command.lines):
-        domain.check_key(line.sku, what="SKU", field=f"lines.{index}.sku")
-        domain.check_quantity(line.qty, field=f"lines.{index}.qty")
-    domain.check_distinct_skus(line.sku for line in command.lines)
-    prices = dict(
-        Product.objects.filter(sku__in=[line.sku for line in command.lines]).values_list(
-            "sku", "price"
-        )
-    )
-    for index, line in enumerate(command.lines):
-        if line.sku not in prices:
-            raise domain.InvalidSku(line.sku, field=f"lines.{index}.sku")
-
+    checks, prices = _checks_place_order(command)
+    checks.done()
     reference = command.reference or _new_order_reference()
     conflict = domain.Conflict(f"Order {reference} already exists", field="reference")
-    if Order.objects.filter(reference=reference).exists():
-        raise conflict
     order = Order(
         reference=reference,
         customer_name=command.customer,
@@ -420,12 +538,15 @@ def cancel_order(command: commands.CancelOrder) -> CommandResult:
     return _record(recorded, reference=order.reference)
 
 
-def _lock_or_create_submitted_order(reference: str) -> tuple[Order, list[events.Event]]:
+def _lock_or_create_submitted_order(
+    reference: str, *, existing_only: bool
+) -> tuple[Order, list[events.Event]]:
     """Allocate's order: the existing one, or a new submitted order without customer."""
     try:
         return _lock_order(reference, field="orderid"), []
     except domain.NotFound:
-        pass
+        if existing_only:
+            raise
     order = Order(reference=reference, status=Order.Status.SUBMITTED, submitted_at=timezone.now())
     try:
         with transaction.atomic():
@@ -438,15 +559,21 @@ def _lock_or_create_submitted_order(reference: str) -> tuple[Order, list[events.
 
 @_service
 def allocate(command: commands.Allocate) -> CommandResult:
-    domain.check_order_reference(command.orderid, field="orderid")  # it may create the order
-    domain.check_key(command.sku, what="SKU", field="sku")
-    domain.check_quantity(command.qty)
-    order, recorded = _lock_or_create_submitted_order(command.orderid)
+    _checks_allocate(command).done()
+    checks = domain.Checks()
+    order, recorded = None, []
+    with checks:
+        order, recorded = _lock_or_create_submitted_order(
+            command.orderid, existing_only=command.existing_order_only
+        )
     # Locked after the order, as every command does; an unknown SKU undoes a new order.
     product = _lock_products([command.sku]).get(command.sku)
     if product is None:
-        raise domain.InvalidSku(command.sku)
-    domain.check_accepts_commands(order.reference, order.status, field="orderid")
+        checks.refuse(domain.InvalidSku(command.sku))
+    if order is not None:
+        with checks:
+            domain.check_accepts_commands(order.reference, order.status, field="orderid")
+    checks.done()
     # A new order (it recorded OrderPlaced) has no line yet.
     line = None if recorded else OrderLine.objects.filter(order=order, product=product).first()
     if line is None:
@@ -467,12 +594,15 @@ def allocate(command: commands.Allocate) -> CommandResult:
 
 @_service
 def deallocate(command: commands.Deallocate) -> CommandResult:
-    domain.check_key(command.orderid, what="Order reference", field="orderid")
-    domain.check_key(command.sku, what="SKU", field="sku")
-    if not Product.objects.filter(sku=command.sku).exists():
-        raise domain.InvalidSku(command.sku)
-    order = _lock_order(command.orderid, field="orderid")
-    domain.check_accepts_commands(order.reference, order.status, field="orderid")
+    checks = _checks_deallocate(command)
+    order = None
+    if checks.passed("orderid"):
+        with checks:
+            order = _lock_order(command.orderid, field="orderid")
+    if order is not None:
+        with checks:
+            domain.check_accepts_commands(order.reference, order.status, field="orderid")
+    checks.done()
     line = OrderLine.objects.filter(order=order, product_id=command.sku).first()
     if line is None:
         raise domain.InvalidInput(

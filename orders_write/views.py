@@ -73,6 +73,13 @@ class CommandFormView(PermissionRequiredMixin, FormView):
         """(message, URL of the read page that shows the result)."""
         raise NotImplementedError
 
+    def post(self, request, *args, **kwargs):
+        form = self.get_form()
+        if form.is_valid():
+            return self.form_valid(form)
+        show_rules_refusals(self.command(readable(form)), form)
+        return self.form_invalid(form)
+
     def form_valid(self, form):
         try:
             result = services.handle(self.command(form.cleaned_data))
@@ -82,6 +89,18 @@ class CommandFormView(PermissionRequiredMixin, FormView):
         message, url = self.success(result, form.cleaned_data)
         messages.success(self.request, message)
         return redirect_after(self.request, result, url)
+
+
+def readable(form: Form) -> dict:
+    """A form's values as far as it could read them: None for a field it could not."""
+    return {name: form.cleaned_data.get(name) for name in form.fields}
+
+
+def show_rules_refusals(command: commands.Command, form: Form, lines=None) -> None:
+    """Beside a form's own errors, what the rules refuse of the fields it could read, so
+    that every mistake shows at once (rule 11)."""
+    for refusal in services.refusals(command):
+        forms.show_refusal(refusal, form, lines)
 
 
 def stock_url(sku: str) -> str:
@@ -180,18 +199,18 @@ class PlaceOrderView(PermissionRequiredMixin, View):
         lines = forms.LineFormSet(request.POST, prefix=forms.LINES_PREFIX)
         if "add_line" in request.POST:
             return self.render_form(form, _with_one_more_line(request.POST, lines))
-        if not (form.is_valid() and lines.is_valid()):
-            return self.render_form(form, lines)
+        valid = all([form.is_valid(), lines.is_valid()])  # both, to show every error
         filled = [line for line in lines.forms if line.has_changed()]
+        order, filled_lines = readable(form), [readable(line) for line in filled]
         command = commands.PlaceOrder(
-            reference=form.cleaned_data["reference"] or None,
-            customer=form.cleaned_data["customer"],
-            shipping_address=form.cleaned_data["shipping_address"],
-            lines=tuple(
-                commands.OrderLineInput(sku=line.cleaned_data["sku"], qty=line.cleaned_data["qty"])
-                for line in filled
-            ),
+            reference=order["reference"] or None,
+            customer=order["customer"],
+            shipping_address=order["shipping_address"],
+            lines=tuple(commands.OrderLineInput(**line) for line in filled_lines),
         )
+        if not valid:
+            show_rules_refusals(command, form, filled)
+            return self.render_form(form, lines)
         try:
             result = services.place_order(command)
         except domain.DomainError as error:

@@ -6,7 +6,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+)
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -75,7 +80,7 @@ def _first_message(detail: object) -> str:
         return f"{path}: {detail}" if path else str(detail)
 
 
-def _flatten(detail: object) -> dict[str, list[str]]:
+def flatten_errors(detail: object) -> dict[str, list[str]]:
     """DRF's nested errors as {"lines.0.qty": ["..."]}."""
     flat: dict[str, list[str]] = {}
     pending: list[tuple[str, object]] = [("", detail)]  # a stack: the next one last
@@ -102,11 +107,27 @@ def error_response(message: str, status_code: int, errors: dict | None = None) -
     return Response(body, status=status_code)
 
 
+def _domain_status(error: domain.DomainError) -> int:
+    return next(code for kind, code in _DOMAIN_STATUS if isinstance(error, kind))
+
+
+def refusal_response(error: domain.DomainError) -> Response:
+    """A refused command: every refusal's message under its field (rule 11). Several
+    refusals of one kind keep its status (404, 409); of mixed kinds they are a 400."""
+    refusals = domain.each_refusal(error)
+    errors: dict[str, list[str]] = {}
+    for refusal in refusals:
+        if refusal.field or len(refusals) > 1:
+            errors.setdefault(refusal.field or "non_field_errors", []).append(refusal.message)
+    codes = {_domain_status(refusal) for refusal in refusals}
+    code = codes.pop() if len(codes) == 1 else status.HTTP_400_BAD_REQUEST
+    return error_response(error.message, code, errors)
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """Map every refusal to SPEC.md's shape: {"message", "errors"?} and its status."""
     if isinstance(exc, domain.DomainError):
-        code = next(code for kind, code in _DOMAIN_STATUS if isinstance(exc, kind))
-        return error_response(exc.message, code, {exc.field: [exc.message]} if exc.field else None)
+        return refusal_response(exc)
     if isinstance(exc, RequestDataTooBig):
         return error_response("Request body too large.", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, SuspiciousOperation):
@@ -115,7 +136,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        response.data = {"message": _first_message(exc.detail), "errors": _flatten(exc.detail)}
+        response.data = {
+            "message": _first_message(exc.detail),
+            "errors": flatten_errors(exc.detail),
+        }
     elif isinstance(exc, (Http404, PermissionDenied, exceptions.APIException)):
         detail = getattr(exc, "detail", None) or str(exc) or "Not found."
         response.data = {"message": str(detail)}
@@ -139,6 +163,29 @@ class StrictSerializer(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
         return super().to_internal_value(data)
+
+
+def readable_values(serializer: serializers.Serializer) -> dict:
+    """The values of the fields a refused serializer could read from its data, None for
+    the ones it could not; a field that was left out and may be stays out. Lists of
+    nested serializers (an order's lines) are read item by item."""
+    return _readable(serializer.fields, serializer.initial_data)
+
+
+def _readable(fields: Mapping[str, serializers.Field], data: object) -> dict:
+    values: dict[str, object] = {}
+    for name, field in fields.items():
+        raw = field.get_value(data) if isinstance(data, Mapping) else serializers.empty
+        if isinstance(field, serializers.ListSerializer) and isinstance(raw, list):
+            values[name] = [_readable(field.child.fields, item) for item in raw]
+            continue
+        try:
+            values[name] = field.run_validation(raw)
+        except serializers.SkipField:
+            pass
+        except (exceptions.ValidationError, DjangoValidationError):
+            values[name] = None
+    return values
 
 
 class FailedLoginThrottle(SimpleRateThrottle):

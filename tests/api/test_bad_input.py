@@ -6,7 +6,7 @@ from urllib.parse import quote, unquote
 import pytest
 from django.core.cache import cache
 
-from config.http.api import _first_message, _flatten
+from config.http.api import _first_message, flatten_errors
 from orders_write.models import Order
 from tests.database import database_state
 from tests.factories import add_batch
@@ -120,7 +120,7 @@ def test_bad_fields_are_refused_per_field(api, batch, body, field, message):
         ),
         (
             {"customer": "A", "shipping_address": "x", "lines": [{"sku": "LAMP", "qty": 1}] * 2},
-            "lines",
+            "lines.1.sku",
         ),
         (
             {"customer": "<script>alert(1)</script>" * 20, "shipping_address": "x", "lines": []},
@@ -298,7 +298,7 @@ def test_an_error_nested_deeper_than_python_recurses_is_still_answered():
         detail = {"a": detail}
 
     assert _first_message(detail) == "a" + ".a" * 4_999 + ": too deep"
-    assert _flatten(detail) == {"a" + ".a" * 4_999: ["too deep"]}
+    assert flatten_errors(detail) == {"a" + ".a" * 4_999: ["too deep"]}
 
 
 def test_errors_are_flattened_per_field_and_per_line():
@@ -309,7 +309,7 @@ def test_errors_are_flattened_per_field_and_per_line():
     }
 
     assert _first_message(detail) == "Bad order."
-    assert _flatten(detail) == {
+    assert flatten_errors(detail) == {
         "non_field_errors": ["Bad order."],
         "lines.1.qty": ["Too many."],
         "lines.1.sku": ["Unknown."],
@@ -432,3 +432,65 @@ def test_every_location_of_a_key_reads_what_was_written(api, batch, key):
     submitted = api.post(f"{placed['Location']}/submit", format="json")
     assert submitted.status_code == 202, submitted.content
     assert Order.objects.get(reference=key).status == "submitted"
+
+
+# --- every mistake at once (rule 11) ---------------------------------------------------
+
+
+def test_an_order_with_several_mistakes_reports_them_all(api, batch):
+    before = database_state()
+    body = {
+        "customer": "",
+        "shipping_address": "x",
+        "lines": [{"sku": "NOPE", "qty": 1}, {"sku": "LAMP", "qty": "three"}, {"sku": "LAMP"}],
+    }
+
+    response = api.post("/api/orders", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "customer": ["Customer must not be blank"],
+        "lines.0.sku": ["Invalid sku NOPE"],
+        "lines.1.qty": ["A valid integer is required."],
+        "lines.2.sku": ["SKU LAMP appears on more than one line"],
+        "lines.2.qty": ["This field is required."],
+    }
+    assert database_state() == before
+
+
+def test_a_bad_quantity_does_not_hide_an_unknown_sku(api):
+    before = database_state()
+
+    response = api.post("/api/allocate", {"orderid": "o1", "sku": "NOPE", "qty": 0}, format="json")
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["errors"] == {
+        "qty": ["Quantity must be positive"],
+        "sku": ["Invalid sku NOPE"],
+    }
+    assert body["message"] == "2 problems: Quantity must be positive; Invalid sku NOPE"
+    assert database_state() == before
+
+
+def test_an_unreadable_quantity_does_not_hide_an_unknown_sku(api):
+    before = database_state()
+
+    body = {"ref": "b1", "sku": "", "qty": "lots"}
+    response = api.post("/api/batches", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "qty": ["A valid integer is required."],
+        "sku": ["SKU must not be blank"],
+    }
+    assert database_state() == before
+
+
+def test_several_refusals_of_one_kind_keep_its_status(api, batch):
+    before = database_state()
+
+    response = api.post("/api/deallocate", {"orderid": "nope", "sku": "LAMP"}, format="json")
+
+    assert response.status_code == 404
+    assert database_state() == before

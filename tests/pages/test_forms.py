@@ -240,14 +240,15 @@ def test_a_duplicate_order_reference_is_shown_beside_the_reference(staff):
     assert database_state() == before
 
 
-def test_the_same_sku_on_two_lines_is_refused_above_the_lines(staff):
+def test_the_same_sku_on_two_lines_is_refused_beside_the_second(staff):
     add_batch("b1", "LAMP", 10)
     before = database_state()
 
     response = staff.post("/orders/new/", order_form(("LAMP", "1"), ("LAMP", "2")))
 
     assert_refused_form(response)
-    assert form_errors(response) == ["SKU LAMP appears on more than one line"]
+    assert errors_beside(response, "lines-0-sku") == []
+    assert errors_beside(response, "lines-1-sku") == ["SKU LAMP appears on more than one line"]
     assert database_state() == before
 
 
@@ -1042,3 +1043,45 @@ def test_staff_who_may_view_still_go_to_the_read_page(staff):
     response = staff.post("/batches/b1/quantity/", {"qty": "3"})
 
     assert urlsplit(response["Location"]).path == "/stock/"
+
+
+# --- every mistake at once (rule 11) ---------------------------------------------------
+
+
+def test_an_order_with_four_mistakes_shows_them_all_after_one_submit(staff):
+    add_batch("b1", "LAMP", 10)
+    before = database_state()
+    data = order_form(("NOPE", "1"), ("LAMP", "0"), ("LAMP", "2"), customer="")
+
+    response = staff.post("/orders/new/", data)
+
+    assert_refused_form(response)
+    assert errors_beside(response, "customer") == ["This field is required."]
+    assert errors_beside(response, "lines-0-sku") == ["Invalid sku NOPE"]
+    assert errors_beside(response, "lines-1-qty") == ["Quantity must be positive"]
+    assert errors_beside(response, "lines-2-sku") == ["SKU LAMP appears on more than one line"]
+    assert database_state() == before
+
+
+def test_a_batch_with_a_bad_quantity_and_a_taken_reference_shows_both(staff):
+    add_batch("b1", "LAMP", 10)
+    before = database_state()
+
+    response = staff.post("/batches/new/", {"ref": "b1", "sku": "LAMP", "qty": "0", "eta": ""})
+
+    assert_refused_form(response)
+    assert errors_beside(response, "ref") == ["Batch b1 already exists"]
+    assert errors_beside(response, "qty") == ["Quantity must be positive"]
+    assert database_state() == before
+
+
+def test_an_unreadable_quantity_still_shows_the_unknown_sku(staff):
+    place("o1")
+    before = database_state()
+
+    response = staff.post("/allocate/", {"orderid": "o1", "sku": "NOPE", "qty": "many"})
+
+    assert_refused_form(response)
+    assert errors_beside(response, "qty") == ["Enter a whole number."]
+    assert errors_beside(response, "sku") == ["Invalid sku NOPE"]
+    assert database_state() == before

@@ -517,7 +517,7 @@ def test_refuses_the_same_sku_on_two_lines():
         check_distinct_skus(["RED-CHAIR", "BLUE-TABLE", "RED-CHAIR"])
 
     assert raised.value.message == "SKU RED-CHAIR appears on more than one line"
-    assert raised.value.field == "lines"
+    assert raised.value.field == "lines.2.sku"
 
 
 @pytest.mark.parametrize(
