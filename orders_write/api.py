@@ -7,6 +7,7 @@ refused command comes back through config.http.api.exception_handler.
 
 from __future__ import annotations
 
+import dataclasses
 from urllib.parse import quote
 
 from django.urls import reverse
@@ -46,8 +47,24 @@ class EventSerializer(serializers.Serializer):
     data = serializers.DictField()
 
 
+class LineOutcomeSerializer(serializers.Serializer):
+    orderid = serializers.CharField()
+    sku = serializers.CharField()
+    qty = serializers.IntegerField()
+    outcome = serializers.ChoiceField(
+        choices=[domain.ALLOCATED, domain.OUT_OF_STOCK, domain.RELEASED],
+        help_text="allocated (to to_batch; moved when it came from from_batch), "
+        "out_of_stock (placed nowhere), or released (taken off from_batch).",
+    )
+    from_batch = serializers.CharField(allow_null=True)
+    to_batch = serializers.CharField(allow_null=True)
+
+
 class AcceptedSerializer(serializers.Serializer):
     events = EventSerializer(many=True, help_text="What the command did, in order.")
+    lines = LineOutcomeSerializer(
+        many=True, help_text="Where the stock of each order line the command touched went."
+    )
 
 
 def url_of(url_name: str, **keys: str) -> str:
@@ -70,7 +87,8 @@ def command_response(
 ) -> Response:
     if body is None:
         body = {
-            "events": [{"name": event.kind, "data": event.as_payload()} for event in result.events]
+            "events": [{"name": event.kind, "data": event.as_payload()} for event in result.events],
+            "lines": [dataclasses.asdict(outcome) for outcome in result.outcomes],
         }
     response = Response(body, status=status_code)
     response["X-Consistency-Token"] = result.consistency_token

@@ -385,6 +385,56 @@ class Product:
         return released, self.allocate(list(reversed(released)))
 
 
+# --- what a command did to order lines' stock ------------------------------------
+
+ALLOCATED = "allocated"
+OUT_OF_STOCK = "out_of_stock"
+RELEASED = "released"
+
+
+@dataclass(frozen=True)
+class LineOutcome:
+    """Where an order line's stock went: allocated to ``to_batch`` (moved if it came
+    ``from_batch``), out of stock (taken off ``from_batch``, if any, and placed nowhere),
+    or released (taken off ``from_batch``: the order was cancelled or the line freed)."""
+
+    orderid: str
+    sku: str
+    qty: int
+    outcome: str
+    from_batch: str | None = None
+    to_batch: str | None = None
+
+
+def line_outcomes(recorded: Iterable[events.Event]) -> list[LineOutcome]:
+    """The lines a command's events moved, one outcome each, in the events' order: a
+    ``Deallocated`` line followed by its ``Allocated`` or ``OutOfStock`` moved or lost its
+    stock; alone it was released."""
+    outcomes: list[LineOutcome] = []
+    released: dict[tuple[str, str], events.Deallocated] = {}
+    for event in recorded:
+        if isinstance(event, events.Deallocated):
+            released[(event.orderid, event.sku)] = event
+        elif isinstance(event, (events.Allocated, events.OutOfStock)):
+            before = released.pop((event.orderid, event.sku), None)
+            placed = isinstance(event, events.Allocated)
+            outcomes.append(
+                LineOutcome(
+                    event.orderid,
+                    event.sku,
+                    event.qty,
+                    ALLOCATED if placed else OUT_OF_STOCK,
+                    before.batchref if before else None,
+                    event.batchref if placed else None,
+                )
+            )
+    outcomes.extend(
+        LineOutcome(event.orderid, event.sku, event.qty, RELEASED, event.batchref)
+        for event in released.values()
+    )
+    return outcomes
+
+
 # --- orders: what a command does to an order's status ----------------------------
 
 

@@ -29,9 +29,19 @@ def show_refusal(
             form.add_error(None, refusal.message)
 
 
-def text(label: str, **kwargs) -> forms.CharField:
+# The id of the page's <datalist> of known SKUs (templates/includes/known_skus.html).
+KNOWN_SKUS = "known-skus"
+
+
+def text(label: str, *, suggest: str | None = None, **kwargs) -> forms.CharField:
+    """A text field; ``suggest`` names a <datalist> whose values the browser offers."""
+    attrs = {**_TEXT, "list": suggest} if suggest else _TEXT
     # Not stripped: a blank or over-long value reaches the rules and gets their message.
-    return forms.CharField(label=label, strip=False, widget=forms.TextInput(attrs=_TEXT), **kwargs)
+    return forms.CharField(label=label, strip=False, widget=forms.TextInput(attrs=attrs), **kwargs)
+
+
+def sku(**kwargs) -> forms.CharField:
+    return text("SKU", suggest=KNOWN_SKUS, **kwargs)
 
 
 def quantity(label: str = "Quantity") -> forms.IntegerField:
@@ -40,7 +50,7 @@ def quantity(label: str = "Quantity") -> forms.IntegerField:
 
 class BatchForm(forms.Form):
     ref = text("Batch reference")
-    sku = text("SKU", help_text="A new SKU creates its product.")
+    sku = sku(help_text="A product we know. For a new one, tick “New product” below.")
     qty = quantity()
     eta = forms.DateField(
         label="ETA",
@@ -48,6 +58,24 @@ class BatchForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text="Leave empty for stock already in the warehouse.",
     )
+    new_product = forms.BooleanField(
+        label="New product", required=False, help_text="The SKU is new: create its product."
+    )
+    name = text("Product name", required=False, help_text="For a new product.")
+    price = forms.DecimalField(
+        label="Unit price",
+        required=False,
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0"}),
+        help_text="For a new product.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("new_product"):
+            for name in ("name", "price"):
+                if data.get(name) in (None, "") and name not in self.errors:
+                    self.add_error(name, "A new product needs its name and price.")
+        return data
 
 
 class BatchQuantityForm(forms.Form):
@@ -55,8 +83,10 @@ class BatchQuantityForm(forms.Form):
 
 
 class AllocateForm(forms.Form):
-    orderid = text("Order reference", help_text="A new reference creates a submitted order.")
-    sku = text("SKU")
+    orderid = text(
+        "Order reference", help_text="An existing order. Place new orders on the order form."
+    )
+    sku = sku()
     qty = quantity()
 
 
@@ -69,7 +99,7 @@ class OrderForm(forms.Form):
 
 
 class LineForm(forms.Form):
-    sku = text("SKU")
+    sku = sku()
     qty = quantity()
 
 

@@ -44,6 +44,11 @@ class CommandResult:
     reference: str | None = None
 
     @property
+    def outcomes(self) -> list[domain.LineOutcome]:
+        """Where the stock of each order line it touched went."""
+        return domain.line_outcomes(self.events)
+
+    @property
     def consistency_token(self) -> str:
         """Give it to a query (X-Consistency-Token) to read this write."""
         return events.consistency_token(self.transaction_id)

@@ -17,11 +17,12 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import Resolver404, resolve, reverse
 from django.utils.encoding import escape_uri_path
+from django.utils.html import format_html, format_html_join
 from django.views import View
 from django.views.generic import FormView
 
 from orders_write import commands, domain, forms, services
-from orders_write.models import Allocation, Batch, Order
+from orders_write.models import Allocation, Batch, Order, Product
 
 
 class SeeOther(HttpResponseRedirect):
@@ -80,6 +81,9 @@ class CommandFormView(PermissionRequiredMixin, FormView):
         show_rules_refusals(self.command(readable(form)), form)
         return self.form_invalid(form)
 
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(known_skus=known_skus(), **kwargs)
+
     def form_valid(self, form):
         try:
             result = services.handle(self.command(form.cleaned_data))
@@ -87,8 +91,23 @@ class CommandFormView(PermissionRequiredMixin, FormView):
             forms.show_refusal(error, form)
             return self.form_invalid(form)
         message, url = self.success(result, form.cleaned_data)
-        messages.success(self.request, message)
+        tell(self.request, result, message)
         return redirect_after(self.request, result, url)
+
+
+def tell(request: HttpRequest, result: services.CommandResult, message: str) -> None:
+    """The command's message: a warning when it left a line without stock."""
+    lost = any(outcome.outcome == domain.OUT_OF_STOCK for outcome in result.outcomes)
+    messages.add_message(request, messages.WARNING if lost else messages.SUCCESS, message)
+
+
+# A <datalist> offers the known SKUs, up to this many.
+KNOWN_SKUS_SHOWN = 1000
+
+
+def known_skus() -> list[tuple[str, str]]:
+    """(SKU, name) of the products, for the SKU fields' suggestions."""
+    return list(Product.objects.order_by("sku").values_list("sku", "name")[:KNOWN_SKUS_SHOWN])
 
 
 def readable(form: Form) -> dict:
@@ -112,23 +131,66 @@ class ReceiveBatchView(CommandFormView):
     form_class = forms.BatchForm
     template_name = "orders_write/batch_form.html"
 
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(main_fields=("ref", "sku", "qty", "eta"), **kwargs)
+
     def command(self, data):
+        new_product = (
+            commands.NewProduct(name=data["name"], price=data["price"])
+            if data["new_product"]
+            else None
+        )
         return commands.CreateBatch(
-            ref=data["ref"], sku=data["sku"], qty=data["qty"], eta=data["eta"]
+            ref=data["ref"],
+            sku=data["sku"],
+            qty=data["qty"],
+            eta=data["eta"],
+            new_product=new_product,
+            known_sku_only=True,  # a typo must not create a product
         )
 
     def success(self, result, data):
-        message = f"Batch {data['ref']} received: {data['qty']} x {data['sku']}."
-        return message + waiting_lines_filled(result), stock_url(data["sku"])
+        message = format_html("Batch {} received: {} x {}.", data["ref"], data["qty"], data["sku"])
+        return message + outcomes_told(result), stock_url(data["sku"])
 
 
-def waiting_lines_filled(result: services.CommandResult, *, named: int = 10) -> str:
-    """What arriving stock did for the lines waiting for it (rule 10), for a message."""
-    orders = [event.orderid for event in result.events if event.kind == "Allocated"]
-    if not orders:
+# Lines named one by one in a message; the rest are counted.
+LINES_NAMED = 10
+
+_OUTCOME_SENTENCES = {
+    "moved": "{qty} x {sku} of order {order} moved from batch {from_batch} to batch {to_batch}.",
+    "allocated": "{qty} x {sku} of order {order} allocated from batch {to_batch}.",
+    "lost": "{qty} x {sku} of order {order} is now out of stock (it was on batch {from_batch}).",
+    "out_of_stock": "{qty} x {sku} of order {order} stays out of stock.",
+    "released": "{qty} x {sku} of order {order} released from batch {from_batch}.",
+}
+
+
+def _sentence(outcome: domain.LineOutcome) -> str:
+    kind = outcome.outcome
+    if kind == domain.ALLOCATED and outcome.from_batch:
+        kind = "moved"
+    elif kind == domain.OUT_OF_STOCK and outcome.from_batch:
+        kind = "lost"
+    return format_html(
+        _OUTCOME_SENTENCES[kind],
+        qty=outcome.qty,
+        sku=outcome.sku,
+        order=format_html('<a href="{}">{}</a>', order_url(outcome.orderid), outcome.orderid),
+        from_batch=outcome.from_batch,
+        to_batch=outcome.to_batch,
+    )
+
+
+def outcomes_told(result: services.CommandResult) -> str:
+    """Each order line the command moved, with a link to its order: for a message."""
+    outcomes = result.outcomes
+    if not outcomes:
         return ""
-    more = f" and {len(orders) - named} more" if len(orders) > named else ""
-    return f" {len(orders)} waiting order line(s) allocated: {', '.join(orders[:named])}{more}."
+    named = format_html_join("", "<li>{}</li>", ((_sentence(o),) for o in outcomes[:LINES_NAMED]))
+    more = len(outcomes) - LINES_NAMED
+    rest = format_html("<li>and {} more line(s).</li>", more) if more > 0 else ""
+    return format_html(' <ul class="outcomes">{}{}</ul>', named, rest)
 
 
 class ChangeBatchQuantityView(CommandFormView):
@@ -136,25 +198,39 @@ class ChangeBatchQuantityView(CommandFormView):
     form_class = forms.BatchQuantityForm
     template_name = "orders_write/batch_quantity_form.html"
 
+    # The batch's lines shown on the form, newest allocation first (released first).
+    LINES_SHOWN = 50
+
     def dispatch(self, request, *args, **kwargs):
-        if not Batch.objects.filter(reference=kwargs["ref"]).exists():
+        self.batch = Batch.objects.filter(reference=kwargs["ref"]).first()
+        if self.batch is None:
             raise Http404(f"Unknown batch {kwargs['ref']}")
         return super().dispatch(request, *args, **kwargs)
 
+    def get_initial(self):
+        return {"qty": self.batch.purchased_quantity}
+
     def get_context_data(self, **kwargs):
-        return super().get_context_data(ref=self.kwargs["ref"], **kwargs)
+        allocations = self.batch.allocations.select_related("line__order").order_by(
+            "-allocated_at", "-id"
+        )
+        count = allocations.count()
+        return super().get_context_data(
+            ref=self.kwargs["ref"],
+            batch=self.batch,
+            available=self.batch.purchased_quantity - self.batch.allocated_quantity,
+            held_lines=allocations[: self.LINES_SHOWN],
+            held_line_count=count,
+            older_line_count=max(0, count - self.LINES_SHOWN),
+            **kwargs,
+        )
 
     def command(self, data):
         return commands.ChangeBatchQuantity(ref=self.kwargs["ref"], qty=data["qty"])
 
     def success(self, result, data):
-        moved = sum(1 for event in result.events if event.kind == "Deallocated")
-        message = f"Batch {self.kwargs['ref']} now holds {data['qty']}."
-        if moved:
-            message += f" {moved} line(s) were allocated again."
-        else:
-            message += waiting_lines_filled(result)
-        return message, stock_url(result.events[0].sku)
+        message = format_html("Batch {} now holds {}.", self.kwargs["ref"], data["qty"])
+        return message + outcomes_told(result), stock_url(result.events[0].sku)
 
 
 class AllocateView(CommandFormView):
@@ -166,7 +242,9 @@ class AllocateView(CommandFormView):
         return {name: self.request.GET.get(name, "") for name in ("orderid", "sku")}
 
     def command(self, data):
-        return commands.Allocate(orderid=data["orderid"], sku=data["sku"], qty=data["qty"])
+        return commands.Allocate(
+            orderid=data["orderid"], sku=data["sku"], qty=data["qty"], existing_order_only=True
+        )
 
     def success(self, result, data):
         outcome = result.events[-1] if result.events else None
@@ -187,7 +265,7 @@ class PlaceOrderView(PermissionRequiredMixin, View):
     template_name = "orders_write/order_form.html"
 
     def render_form(self, form, lines, status=200) -> HttpResponse:
-        context = {"form": form, "lines": lines}
+        context = {"form": form, "lines": lines, "known_skus": known_skus()}
         return render(self.request, self.template_name, context, status=status)
 
     def get(self, request: HttpRequest) -> HttpResponse:

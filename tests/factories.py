@@ -41,6 +41,10 @@ def place(reference: str, *lines: tuple[str, int], customer: str = "Ada Lovelace
     )
 
 
+def submit(reference: str):
+    return services.submit_order(commands.SubmitOrder(reference))
+
+
 def create_staff_groups() -> None:
     """The groups and permissions a migration makes (config.http.permissions), in a few
     queries and without the migration's machinery: a transactional test's flush removes

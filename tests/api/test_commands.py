@@ -6,7 +6,7 @@ import pytest
 
 from orders_write.models import Allocation, Batch, Order, Product
 from tests.database import database_state
-from tests.factories import TOMORROW, add_batch, place
+from tests.factories import TOMORROW, add_batch, place, submit
 
 # In one transaction, rolled back: what a test writes is read back from the write tables.
 # Tests that read it from the read models, refreshed only after a commit, are marked
@@ -47,7 +47,8 @@ def test_create_product(api):
                 "name": "ProductCreated",
                 "data": {"sku": "RED-CHAIR", "name": "Red chair", "price": "49.90"},
             }
-        ]
+        ],
+        "lines": [],
     }
     assert str(Product.objects.get(sku="RED-CHAIR").price) == "49.90"
 
@@ -308,3 +309,44 @@ def test_a_shipment_batch_is_used_after_warehouse_stock(api):
     post(api, "/api/allocate", {"orderid": "o1", "sku": "LAMP", "qty": 3})
 
     assert api.get("/api/allocations/o1").json() == [{"sku": "LAMP", "batchref": "depot"}]
+
+
+def test_changing_a_batch_answers_where_each_line_went(api):
+    add_batch("depot", "LAMP", 10)
+    add_batch("ship", "LAMP", 4, TOMORROW)
+    for reference, qty in (("o1", 3), ("o2", 5)):
+        place(reference, ("LAMP", qty))
+        submit(reference)
+
+    response = post(api, "/api/batches/depot/quantity", {"qty": 1})
+
+    assert response.status_code == 202
+    assert response.json()["lines"] == [
+        {
+            "orderid": "o1",
+            "sku": "LAMP",
+            "qty": 3,
+            "outcome": "allocated",
+            "from_batch": "depot",
+            "to_batch": "ship",
+        },
+        {
+            "orderid": "o2",
+            "sku": "LAMP",
+            "qty": 5,
+            "outcome": "out_of_stock",
+            "from_batch": "depot",
+            "to_batch": None,
+        },
+    ]
+
+
+def test_the_api_still_creates_an_order_and_a_product_it_does_not_know(api):
+    add_batch("depot", "LAMP", 10)
+
+    allocated = post(api, "/api/allocate", {"orderid": "new-1", "sku": "LAMP", "qty": 1})
+    received = post(api, "/api/batches", {"ref": "b9", "sku": "NEW-SKU", "qty": 5, "eta": None})
+
+    assert (allocated.status_code, received.status_code) == (202, 201)
+    assert Order.objects.get(reference="new-1").status == "submitted"
+    assert Product.objects.get(sku="NEW-SKU").name == "NEW-SKU"

@@ -137,6 +137,26 @@ def shown_messages(response) -> list[str]:
     ]
 
 
+def message_levels(response) -> list[str]:
+    """The level of each message shown (success, warning, ...)."""
+    return [
+        " ".join(classes(item))
+        for node, _ in walk(dom(response))
+        if node.name == "ul" and "messages" in classes(node)
+        for item in children(node)
+    ]
+
+
+def links_in_messages(response) -> list[str]:
+    return [
+        attribute(node, "href")
+        for messages, _ in walk(dom(response))
+        if messages.name == "ul" and "messages" in classes(messages)
+        for node, _ in walk(messages)
+        if node.name == "a"
+    ]
+
+
 def row_of(response, cell_text: str) -> str:
     """The text of the first table row that has a cell reading ``cell_text``."""
     for node, _ in walk(dom(response)):

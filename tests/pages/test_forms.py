@@ -12,13 +12,15 @@ from django.urls import URLResolver, get_resolver
 from orders_write import commands, domain, services
 from orders_write.models import Batch, Order, OrderLine, Product
 from tests.database import allocation_of, database_state, event_names
-from tests.factories import TOMORROW, add_batch, make_user, place
+from tests.factories import TOMORROW, add_batch, make_user, place, submit
 from tests.pages.html import (
     attribute,
     control,
     dom,
     errors_beside,
     form_errors,
+    links_in_messages,
+    message_levels,
     row_of,
     shown_messages,
     text,
@@ -42,10 +44,6 @@ def assert_redirects_with_token(response, path: str) -> str:
     assert parts.path == path
     assert parse_qs(parts.query) == {"consistency": [token]}
     return location
-
-
-def submit(reference: str) -> None:
-    services.handle(commands.SubmitOrder(reference))
 
 
 def cancel(reference: str) -> None:
@@ -546,20 +544,30 @@ def test_a_form_value_of_nested_brackets_is_only_text(staff):
 # --- receiving a batch ----------------------------------------------------------------
 
 
-def batch_form(ref="b1", sku="LAMP", qty="10", eta="") -> dict[str, str]:
-    return {"ref": ref, "sku": sku, "qty": qty, "eta": eta}
+def batch_form(
+    ref="b1", sku="LAMP", qty="10", eta="", new_product: tuple[str, str] | None = None
+) -> dict[str, str]:
+    """The batch form's POST data; ``new_product`` (name, price) ticks "New product"."""
+    data = {"ref": ref, "sku": sku, "qty": qty, "eta": eta}
+    if new_product:
+        data.update(new_product="on", name=new_product[0], price=new_product[1])
+    return data
+
+
+DESK_LAMP = ("Desk lamp", "24.90")
 
 
 @pytest.mark.django_db(transaction=True)
 def test_receiving_a_batch_shows_it_on_the_stock_page(staff):
-    response = staff.post("/batches/new/", batch_form(eta=TOMORROW.isoformat()))
+    data = batch_form(eta=TOMORROW.isoformat(), new_product=DESK_LAMP)
+    response = staff.post("/batches/new/", data)
 
     assert response.status_code == 303
     assert re.fullmatch(r"qm1-\d+", response["X-Consistency-Token"])
     assert urlsplit(response["Location"]).path == "/stock/"
     batch = Batch.objects.get(reference="b1")
     assert (batch.product_id, batch.purchased_quantity, batch.eta) == ("LAMP", 10, TOMORROW)
-    assert Product.objects.get(sku="LAMP").name == "LAMP"
+    assert Product.objects.get(sku="LAMP").name == "Desk lamp"
     page = staff.get(response["Location"])
     assert shown_messages(page) == ["Batch b1 received: 10 x LAMP."]
     assert row_of(page, "b1").startswith("b1 Arrives")
@@ -568,7 +576,7 @@ def test_receiving_a_batch_shows_it_on_the_stock_page(staff):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_without_eta_is_warehouse_stock(staff):
-    response = staff.post("/batches/new/", batch_form())
+    response = staff.post("/batches/new/", batch_form(new_product=DESK_LAMP))
 
     assert response.status_code == 303
     assert Batch.objects.get(reference="b1").eta is None
@@ -589,8 +597,11 @@ def test_a_received_batch_goes_to_the_orders_waiting_for_it_and_says_which(staff
     assert (allocation_of("o1", "LAMP"), allocation_of("o2", "LAMP")) == ("arrived", "arrived")
     page = staff.get(response["Location"])
     assert shown_messages(page) == [
-        "Batch arrived received: 10 x LAMP. 2 waiting order line(s) allocated: o1, o2."
+        "Batch arrived received: 10 x LAMP. "
+        "4 x LAMP of order o1 allocated from batch arrived. "
+        "4 x LAMP of order o2 allocated from batch arrived."
     ]
+    assert links_in_messages(page) == ["/orders/o1/", "/orders/o2/"]
     assert row_of(page, "arrived") == "arrived Warehouse 10 8 2 Change quantity"
 
 
@@ -607,7 +618,7 @@ def test_raising_a_batch_fills_a_waiting_order_and_says_so(staff):
     assert allocation_of("o2", "LAMP") == "depot"
     page = staff.get(response["Location"])
     assert shown_messages(page) == [
-        "Batch depot now holds 13. 1 waiting order line(s) allocated: o2."
+        "Batch depot now holds 13. 5 x LAMP of order o2 allocated from batch depot."
     ]
 
 
@@ -665,7 +676,10 @@ def test_reducing_a_batch_allocates_its_lines_again_and_says_so(staff):
     assert urlsplit(response["Location"]).path == "/stock/"
     assert allocation_of("o1", "LAMP") == "ship"
     page = staff.get(response["Location"])
-    assert shown_messages(page) == ["Batch depot now holds 5. 1 line(s) were allocated again."]
+    assert shown_messages(page) == [
+        "Batch depot now holds 5. 8 x LAMP of order o1 moved from batch depot to batch ship."
+    ]
+    assert message_levels(page) == ["success"]
     assert row_of(page, "depot") == "depot Warehouse 5 0 5 Change quantity"
     assert row_of(page, "ship").endswith("10 8 2 Change quantity")
 
@@ -713,7 +727,7 @@ def test_changing_an_unknown_batch_is_not_found(staff):
 
 
 def test_the_batch_forms_put_the_token_before_the_fragment(staff):
-    response = staff.post("/batches/new/", batch_form())
+    response = staff.post("/batches/new/", batch_form(new_product=DESK_LAMP))
 
     location = urlsplit(response["Location"])
     assert (location.path, location.fragment) == ("/stock/", "sku-LAMP")
@@ -742,22 +756,23 @@ def test_the_allocate_form_takes_the_order_and_sku_from_the_link(staff):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_allocating_to_a_new_order_shows_the_line_and_its_batch(staff):
+def test_allocating_to_an_order_shows_the_line_and_its_batch(staff):
     add_batch("depot", "LAMP", 10)
+    place("o1")
 
     response = staff.post("/allocate/", allocate_form())
 
     location = assert_redirects_with_token(response, "/orders/o1/")
     assert allocation_of("o1", "LAMP") == "depot"
-    assert Order.objects.get(reference="o1").status == "submitted"
     page = staff.get(location)
     assert shown_messages(page) == ["Allocated 3 x LAMP from batch depot."]
     assert "depot (warehouse)" in row_of(page, "LAMP")
 
 
 @pytest.mark.django_db(transaction=True)
-def test_allocating_out_of_stock_succeeds_and_says_so(staff):
+def test_allocating_out_of_stock_succeeds_and_warns(staff):
     add_batch("depot", "LAMP", 10)
+    place("o1")
 
     response = staff.post("/allocate/", allocate_form(qty="30"))
 
@@ -766,7 +781,8 @@ def test_allocating_out_of_stock_succeeds_and_says_so(staff):
     assert event_names()[-1] == "OutOfStock"
     page = staff.get(location)
     assert shown_messages(page) == ["Out of stock: 30 x LAMP stays unallocated."]
-    assert "Out of stock" in row_of(page, "LAMP")
+    assert message_levels(page) == ["warning"]
+    assert "Not allocated" in row_of(page, "LAMP")
 
 
 def test_allocating_an_allocated_line_again_changes_nothing_and_says_so(staff):
@@ -835,16 +851,17 @@ def test_a_different_quantity_for_an_existing_line_is_shown_beside_the_quantity(
 
 
 def arrange_every_form():
-    """An order and a batch for the write URLs below to act on."""
+    """Orders and a batch for the write URLs below to act on."""
     add_batch("b1", "LAMP", 10)
     place("o1", ("LAMP", 1))
+    place("o3")
 
 
 WRITE_POSTS = [
     ("/orders/new/", order_form(("LAMP", "1"), reference="o2")),
     ("/orders/o1/submit/", {}),
     ("/orders/o1/cancel/", {}),
-    ("/batches/new/", batch_form(ref="b2")),
+    ("/batches/new/", batch_form(ref="b2", sku="LAMP")),
     ("/batches/b1/quantity/", {"qty": "3"}),
     ("/allocate/", allocate_form(orderid="o3")),
 ]
@@ -1085,3 +1102,124 @@ def test_an_unreadable_quantity_still_shows_the_unknown_sku(staff):
     assert errors_beside(response, "qty") == ["Enter a whole number."]
     assert errors_beside(response, "sku") == ["Invalid sku NOPE"]
     assert database_state() == before
+
+
+# --- no silent creation from the staff pages ------------------------------------------
+
+
+def test_allocating_to_an_unknown_order_is_refused_and_creates_nothing(staff):
+    add_batch("depot", "LAMP", 10)
+    place("DEMO-0001100")
+    before = database_state()
+
+    response = staff.post("/allocate/", allocate_form(orderid="DEMO-000110"))
+
+    assert_refused_form(response)
+    assert errors_beside(response, "orderid") == ["Unknown order DEMO-000110"]
+    assert database_state() == before
+
+
+def test_a_batch_for_an_unknown_sku_is_refused_unless_new_product_is_ticked(staff):
+    add_batch("depot", "DESK-LAMP", 10)
+    before = database_state()
+
+    response = staff.post("/batches/new/", batch_form(ref="b2", sku="DESKLAMP"))
+
+    assert_refused_form(response)
+    assert errors_beside(response, "sku") == ["Invalid sku DESKLAMP"]
+    assert database_state() == before
+
+
+def test_a_new_product_is_created_with_its_name_and_price(staff):
+    response = staff.post("/batches/new/", batch_form(sku="DESK-LAMP", new_product=DESK_LAMP))
+
+    assert response.status_code == 303
+    product = Product.objects.get(sku="DESK-LAMP")
+    assert (product.name, str(product.price)) == ("Desk lamp", "24.90")
+
+
+@pytest.mark.parametrize(
+    ("new_product", "field", "message"),
+    [
+        (("", "24.90"), "name", "A new product needs its name and price."),
+        (("Desk lamp", ""), "price", "A new product needs its name and price."),
+        (("Desk lamp", "-1"), "price", "Price must not be negative"),
+        (("   ", "1"), "name", "Name must not be blank"),
+    ],
+)
+def test_a_new_product_needs_a_name_and_a_valid_price(staff, new_product, field, message):
+    before = database_state()
+
+    response = staff.post("/batches/new/", batch_form(new_product=new_product))
+
+    assert_refused_form(response)
+    assert errors_beside(response, field) == [message]
+    assert database_state() == before
+
+
+def test_new_product_for_a_known_sku_is_refused(staff):
+    add_batch("depot", "LAMP", 10)
+    before = database_state()
+
+    response = staff.post("/batches/new/", batch_form(ref="b2", new_product=DESK_LAMP))
+
+    assert_refused_form(response)
+    assert errors_beside(response, "sku") == ["Product LAMP already exists"]
+    assert database_state() == before
+
+
+@pytest.mark.parametrize("path", ["/batches/new/", "/allocate/", "/orders/new/"])
+def test_sku_fields_offer_the_known_skus(staff, path):
+    add_batch("depot", "LAMP", 10)
+    add_batch("shelf", "DESK-LAMP", 10)
+
+    page = dom(staff.get(path))
+
+    datalists = [node for node, _ in walk(page) if node.name == "datalist"]
+    assert [attribute(datalist, "id") for datalist in datalists] == ["known-skus"]
+    offered = [
+        attribute(option, "value") for option, _ in walk(datalists[0]) if option.name == "option"
+    ]
+    assert offered == ["DESK-LAMP", "LAMP"]
+    sku_inputs = [
+        node
+        for node, _ in walk(page)
+        if node.name == "input" and (attribute(node, "name") or "").endswith("sku")
+    ]
+    assert sku_inputs and all(attribute(node, "list") == "known-skus" for node in sku_inputs)
+
+
+# --- a batch's quantity: what it holds, and what a change did --------------------------
+
+
+def test_the_quantity_form_starts_from_the_quantity_and_shows_what_is_allocated(staff):
+    add_batch("depot", "LAMP", 790)
+    place("o1", ("LAMP", 30))
+    submit("o1")
+
+    page = staff.get("/batches/depot/quantity/")
+
+    assert value_of(page, "qty") == "790"
+    assert "Allocated 30 to 1 line" in text(dom(page))
+    assert "Available 760" in text(dom(page))
+    assert row_of(page, "o1").startswith("o1 30")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reducing_a_batch_warns_of_each_line_left_without_stock(staff):
+    add_batch("depot", "LAMP", 10)
+    add_batch("ship", "LAMP", 4, TOMORROW)
+    for reference, qty in (("o1", 3), ("o2", 5)):
+        place(reference, ("LAMP", qty))
+        submit(reference)
+
+    response = staff.post("/batches/depot/quantity/", {"qty": "1"})
+
+    page = staff.get(response["Location"])
+    assert shown_messages(page) == [
+        "Batch depot now holds 1. "
+        "3 x LAMP of order o1 moved from batch depot to batch ship. "
+        "5 x LAMP of order o2 is now out of stock (it was on batch depot)."
+    ]
+    assert message_levels(page) == ["warning"]
+    assert links_in_messages(page) == ["/orders/o1/", "/orders/o2/"]

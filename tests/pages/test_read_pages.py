@@ -13,7 +13,7 @@ from orders_read import refresh
 from orders_read.models import BaseState, RefreshState
 from orders_read.read_models import READ_MODELS
 from orders_write import commands, services
-from tests.factories import LATER, TOMORROW, add_batch, place, watcher_row
+from tests.factories import LATER, TOMORROW, add_batch, place, submit, watcher_row
 from tests.pages.html import (
     attribute,
     children,
@@ -67,10 +67,6 @@ def empty_notice(response) -> str:
 
 def product(sku: str, price: str, name: str | None = None) -> None:
     services.handle(commands.CreateProduct(sku=sku, name=name or sku.title(), price=Decimal(price)))
-
-
-def submit(reference: str):
-    return services.handle(commands.SubmitOrder(reference))
 
 
 def cancel(reference: str):

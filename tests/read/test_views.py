@@ -15,7 +15,7 @@ from orders_read.models import (
     ProductAvailability,
 )
 from orders_write import commands, services
-from tests.factories import LATER, TODAY, TOMORROW, add_batch, place
+from tests.factories import LATER, TODAY, TOMORROW, add_batch, place, submit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,10 +29,6 @@ def create_product(sku: str, price: str, name: str | None = None):
     return services.create_product(
         commands.CreateProduct(sku=sku, name=name or sku.title(), price=Decimal(price))
     )
-
-
-def submit(reference: str):
-    return services.submit_order(commands.SubmitOrder(reference=reference))
 
 
 def cancel(reference: str):

@@ -6,19 +6,25 @@ from decimal import Decimal
 import pytest
 
 from orders_write.domain import (
+    ALLOCATED,
     CANCELLED,
     MAX_PRICE,
     MAX_QUANTITY,
     MAX_TEXT_LENGTH,
+    OUT_OF_STOCK,
     PENDING,
+    RELEASED,
     SUBMITTED,
     BatchStock,
+    Checks,
     DomainError,
     HeldLine,
     InvalidInput,
     InvalidQuantity,
     InvalidSku,
+    LineOutcome,
     Product,
+    Refusals,
     allocate_lines,
     cancel_order,
     check_accepts_commands,
@@ -31,6 +37,8 @@ from orders_write.domain import (
     check_quantity,
     check_text,
     choose_batch,
+    each_refusal,
+    line_outcomes,
     lines_to_release,
     submit_order,
 )
@@ -726,3 +734,70 @@ def test_cancelling_an_order_implies_order_cancelled():
 def test_cancelling_a_cancelled_order_is_refused():
     with pytest.raises(InvalidInput, match=r"^Order o1 is cancelled$"):
         cancel_order("o1", CANCELLED)
+
+
+# --- every refusal at once (rule 11) -------------------------------------------------
+
+
+def test_checks_refuse_with_every_refusal_they_found():
+    checks = Checks()
+    with checks:
+        check_quantity(0, field="lines.0.qty")
+    with checks:
+        check_name("", what="Customer", field="customer")
+    with checks:
+        check_quantity(3)
+
+    with pytest.raises(Refusals) as raised:
+        checks.done()
+
+    assert [(refusal.field, refusal.message) for refusal in raised.value] == [
+        ("lines.0.qty", "Quantity must be positive"),
+        ("customer", "Customer must not be blank"),
+    ]
+    assert raised.value.message == (
+        "2 problems: Quantity must be positive; Customer must not be blank"
+    )
+
+
+def test_checks_with_one_refusal_raise_it_alone():
+    checks = Checks()
+    with checks:
+        check_quantity(-1)
+
+    with pytest.raises(InvalidInput) as raised:
+        checks.done()
+
+    assert (raised.value.field, raised.value.message) == ("qty", "Quantity must be positive")
+
+
+def test_each_repeated_sku_is_refused_beside_its_own_line():
+    with pytest.raises(DomainError) as raised:
+        check_distinct_skus(["LAMP", "CHAIR", "LAMP", "CHAIR"])
+
+    assert [refusal.field for refusal in each_refusal(raised.value)] == [
+        "lines.2.sku",
+        "lines.3.sku",
+    ]
+
+
+# --- where a command's stock went ----------------------------------------------------
+
+
+def test_line_outcomes_tell_moved_lost_allocated_and_released_lines():
+    recorded = [
+        BatchQuantityChanged("depot", "LAMP", 1, 10),
+        Deallocated("o2", "LAMP", 5, "depot"),
+        Deallocated("o1", "LAMP", 3, "depot"),
+        Allocated("o1", "LAMP", 3, "ship"),
+        OutOfStock("LAMP", "o2", 5),
+        Allocated("o3", "LAMP", 1, "ship"),
+        Deallocated("o4", "CHAIR", 2, "shelf"),
+    ]
+
+    assert line_outcomes(recorded) == [
+        LineOutcome("o1", "LAMP", 3, ALLOCATED, "depot", "ship"),
+        LineOutcome("o2", "LAMP", 5, OUT_OF_STOCK, "depot", None),
+        LineOutcome("o3", "LAMP", 1, ALLOCATED, None, "ship"),
+        LineOutcome("o4", "CHAIR", 2, RELEASED, "shelf", None),
+    ]
