@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.http.api import error_responses
-from orders_read import queries
+from orders_read import api_examples, queries
 from orders_read.filters import OrderFilter, ProductFilter
 from orders_read.freshness import InvalidToken
 from orders_read.models import OrderSummary, ProductAvailability
@@ -89,6 +89,8 @@ class AllocationsApi(QueryView):
 
     @extend_schema(
         operation_id="order_allocations",
+        summary="Read an order's allocations",
+        examples=api_examples.ORDER_ALLOCATIONS,
         responses={200: OutputSerializer(many=True), **_errors(400, 401, 403, 404)},
         parameters=FRESHNESS_PARAMETERS,
     )
@@ -149,6 +151,8 @@ class OrderSummarySerializer(serializers.ModelSerializer):
 @extend_schema_view(
     get=extend_schema(
         operation_id="list_orders",
+        summary="List orders",
+        examples=api_examples.LIST_ORDERS,
         responses={200: OrderSummarySerializer(many=True), **_errors(400, 401, 403, 404)},
         parameters=FRESHNESS_PARAMETERS,
     )
@@ -186,6 +190,8 @@ class OrderDetailApi(QueryView):
 
     @extend_schema(
         operation_id="get_order",
+        summary="Read an order and its lines",
+        examples=api_examples.GET_ORDER,
         responses={200: OrderDetailSerializer, **_errors(400, 401, 403, 404)},
         parameters=FRESHNESS_PARAMETERS,
     )
@@ -217,6 +223,8 @@ class ProductSerializer(serializers.ModelSerializer):
 @extend_schema_view(
     get=extend_schema(
         operation_id="list_products",
+        summary="List products' availability",
+        examples=api_examples.LIST_PRODUCTS,
         responses={200: ProductSerializer(many=True), **_errors(400, 401, 403, 404)},
         parameters=FRESHNESS_PARAMETERS,
     )
@@ -235,6 +243,8 @@ class ProductDetailApi(QueryView):
 
     @extend_schema(
         operation_id="get_product",
+        summary="Read a product's availability",
+        examples=api_examples.GET_PRODUCT,
         responses={200: ProductSerializer, **_errors(400, 401, 403, 404)},
         parameters=FRESHNESS_PARAMETERS,
     )
@@ -279,6 +289,8 @@ class ReadModelsApi(APIView):
 
     @extend_schema(
         operation_id="read_models",
+        summary="Read the read models' state",
+        examples=api_examples.READ_MODELS,
         responses={200: ReadModelStateSerializer(many=True), **_errors(401, 403)},
     )
     def get(self, request):

@@ -19,6 +19,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from config.http.schema import error_example, request_example, response_example
 from orders_write import domain
 
 logger = logging.getLogger(__name__)
@@ -177,6 +178,24 @@ class TokenView(APIView):
 
     @extend_schema(
         operation_id="auth_token",
+        summary="Get an API token",
+        description=(
+            "Trade a user's username and password for the key to send as "
+            "`Authorization: Token <key>`. The same user always gets the same key. Failed "
+            "attempts are limited per address (429 with the seconds to wait)."
+        ),
+        examples=[
+            request_example(
+                "Credentials", {"username": "shop-frontend", "password": "correct horse battery"}
+            ),
+            response_example(200, "Token", {"token": "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"}),
+            error_example(
+                400,
+                "Wrong password",
+                "Unable to log in with provided credentials.",
+                {"non_field_errors": ["Unable to log in with provided credentials."]},
+            ),
+        ],
         request=AuthTokenSerializer,
         responses={
             200: inline_serializer("TokenOutput", {"token": serializers.CharField()}),
