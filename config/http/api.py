@@ -40,10 +40,33 @@ class ErrorSerializer(serializers.Serializer):
     )
 
 
+# Refusals that come before an operation reads its input, the same for every operation.
+_SHARED_ERROR_EXAMPLES = {
+    401: [
+        error_example(401, "No credentials", "Authentication credentials were not provided."),
+        error_example(
+            401,
+            "Bearer scheme",
+            "Unsupported authorization scheme Bearer: send the header 'Authorization: Token "
+            "<key>' (POST /api/auth/token/ with your username and password gives the key).",
+        ),
+        error_example(401, "Wrong token", "Invalid token."),
+    ],
+    403: [
+        error_example(403, "Not permitted", "You do not have permission to perform this action.")
+    ],
+}
+
+
 def error_responses(descriptions: Mapping[int, str], *codes: int) -> dict:
     """drf-spectacular's responses for these error codes, each an ErrorSerializer."""
     return {
-        code: OpenApiResponse(ErrorSerializer, description=descriptions[code]) for code in codes
+        code: OpenApiResponse(
+            ErrorSerializer,
+            description=descriptions[code],
+            examples=_SHARED_ERROR_EXAMPLES.get(code, []),
+        )
+        for code in codes
     }
 
 
