@@ -14,6 +14,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PHONE = {"width": 390, "height": 844}
 # One line of navigation: the brand and the menu button, with the bar's padding.
 ONE_LINE_OF_NAVIGATION = 64
+# On a wide screen every link shows, on a line or two as their number grows.
+TWO_LINES_OF_NAVIGATION = 100
 
 
 @pytest.fixture
@@ -100,21 +102,20 @@ def test_no_staff_page_scrolls_sideways_on_a_phone(phone, staff_user):
     page = phone.go("/accounts/login/")
     assert not overflows_sideways(page)
     phone.log_in(staff_user.username)
-    pages = {
-        "/orders/": "Orders",
-        "/orders/web-1/": "Order web-1",
-        "/stock/": "Stock",
-        "/read-models/": "Read models",
-        "/orders/new/": "Place an order",
-        "/batches/new/": "Receive a batch",
-        "/batches/depot-lamps/quantity/": "Change the quantity of batch depot-lamps",
-        "/allocate/": "Allocate",
-        "/orders/web-1/cancel/": "Cancel order web-1",
-    }
+    # Every page of the menu (the admin and the API docs are not ours to lay out), then
+    # the pages its pages lead to.
+    menu = page.get_by_role("navigation", name="Main").locator("a:not(.brand)")
+    paths = [
+        path
+        for path in menu.evaluate_all("links => links.map(link => link.pathname)")
+        if not path.startswith(("/admin/", "/api/"))
+    ]
+    assert {"/orders/", "/stock/", "/read-models/", "/orders/new/", "/allocate/"} <= set(paths)
+    paths += ["/orders/web-1/", "/orders/web-1/cancel/", "/batches/depot-lamps/quantity/"]
 
-    for path, heading in pages.items():
+    for path in paths:
         page = phone.go(path)
-        expect(page.get_by_role("heading", level=1)).to_contain_text(heading)
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
         assert not overflows_sideways(page), f"{path} scrolls sideways"
         assert navigation_height(page) <= ONE_LINE_OF_NAVIGATION, f"{path}: navigation"
         phone.snap(path.strip("/").replace("/", "-"))
@@ -127,5 +128,5 @@ def test_wide_screens_show_every_link_without_a_menu(visit, staff_user):
     expect(page.get_by_role("link", name="Stock", exact=True)).to_be_visible()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
     expect(page.get_by_text("Menu", exact=True)).to_be_hidden()
-    assert navigation_height(page) <= ONE_LINE_OF_NAVIGATION
+    assert navigation_height(page) <= TWO_LINES_OF_NAVIGATION
     visit.snap("wide")
