@@ -90,6 +90,10 @@ class AllocationsApi(QueryView):
     @extend_schema(
         operation_id="order_allocations",
         summary="Read an order's allocations",
+        description=(
+            "Each allocated line of the order, by SKU, with the batch that holds it. 404 "
+            "while none of its lines is allocated."
+        ),
         examples=api_examples.ORDER_ALLOCATIONS,
         responses={200: OutputSerializer(many=True), **_errors(400, 401, 403, 404)},
         parameters=FRESHNESS_PARAMETERS,
@@ -152,6 +156,10 @@ class OrderSummarySerializer(serializers.ModelSerializer):
     get=extend_schema(
         operation_id="list_orders",
         summary="List orders",
+        description=(
+            "Order summaries, newest first unless `ordering` says otherwise, a page at a "
+            "time. A `waiting` order says when its stock is expected."
+        ),
         examples=api_examples.LIST_ORDERS,
         responses={200: OrderSummarySerializer(many=True), **_errors(400, 401, 403, 404)},
         parameters=FRESHNESS_PARAMETERS,
@@ -191,6 +199,10 @@ class OrderDetailApi(QueryView):
     @extend_schema(
         operation_id="get_order",
         summary="Read an order and its lines",
+        description=(
+            "The order's summary and its lines, each with the batch that holds it (`batchref` "
+            "null: not allocated)."
+        ),
         examples=api_examples.GET_ORDER,
         responses={200: OrderDetailSerializer, **_errors(400, 401, 403, 404)},
         parameters=FRESHNESS_PARAMETERS,
@@ -224,6 +236,10 @@ class ProductSerializer(serializers.ModelSerializer):
     get=extend_schema(
         operation_id="list_products",
         summary="List products' availability",
+        description=(
+            "Availability per product, by SKU: purchased, allocated, available (in all and in "
+            "the warehouse now), and the next shipment's ETA; a page at a time."
+        ),
         examples=api_examples.LIST_PRODUCTS,
         responses={200: ProductSerializer(many=True), **_errors(400, 401, 403, 404)},
         parameters=FRESHNESS_PARAMETERS,
@@ -244,6 +260,10 @@ class ProductDetailApi(QueryView):
     @extend_schema(
         operation_id="get_product",
         summary="Read a product's availability",
+        description=(
+            "One product's availability: purchased, allocated, available (in all and in the "
+            "warehouse now), and the next shipment's ETA."
+        ),
         examples=api_examples.GET_PRODUCT,
         responses={200: ProductSerializer, **_errors(400, 401, 403, 404)},
         parameters=FRESHNESS_PARAMETERS,
@@ -290,6 +310,10 @@ class ReadModelsApi(APIView):
     @extend_schema(
         operation_id="read_models",
         summary="Read the read models' state",
+        description=(
+            "Each read model's state: its last refresh, how long it took, its rows, its last "
+            "error, and whether a watcher keeps it fresh."
+        ),
         examples=api_examples.READ_MODELS,
         responses={200: ReadModelStateSerializer(many=True), **_errors(401, 403)},
     )
