@@ -138,11 +138,8 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Quartermaster API",
-    "DESCRIPTION": (
-        "Commands (POST) change orders and stock and answer with an X-Consistency-Token; "
-        "queries (GET) read the read models and, given that token, wait until they show "
-        "the write. Authenticate with a session or `Authorization: Token <key>`."
-    ),
+    # The docs' front page: what the API is, and getting started (token, command, query).
+    "DESCRIPTION": (BASE_DIR / "config" / "http" / "api_description.md").read_text("utf-8"),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.http.api import error_responses
-from orders_read import queries
+from orders_read import api_examples, queries
 from orders_read.filters import OrderFilter, ProductFilter
 from orders_read.freshness import InvalidToken
 from orders_read.models import OrderSummary, ProductAvailability
@@ -89,6 +89,12 @@ class AllocationsApi(QueryView):
 
     @extend_schema(
         operation_id="order_allocations",
+        summary="Read an order's allocations",
+        description=(
+            "Each allocated line of the order, by SKU, with the batch that holds it. 404 "
+            "while none of its lines is allocated."
+        ),
+        examples=api_examples.ORDER_ALLOCATIONS,
         responses={200: OutputSerializer(many=True), **_errors(400, 401, 403, 404)},
         parameters=FRESHNESS_PARAMETERS,
     )
@@ -149,6 +155,12 @@ class OrderSummarySerializer(serializers.ModelSerializer):
 @extend_schema_view(
     get=extend_schema(
         operation_id="list_orders",
+        summary="List orders",
+        description=(
+            "Order summaries, newest first unless `ordering` says otherwise, a page at a "
+            "time. A `waiting` order says when its stock is expected."
+        ),
+        examples=api_examples.LIST_ORDERS,
         responses={200: OrderSummarySerializer(many=True), **_errors(400, 401, 403, 404)},
         parameters=FRESHNESS_PARAMETERS,
     )
@@ -186,6 +198,12 @@ class OrderDetailApi(QueryView):
 
     @extend_schema(
         operation_id="get_order",
+        summary="Read an order and its lines",
+        description=(
+            "The order's summary and its lines, each with the batch that holds it (`batchref` "
+            "null: not allocated)."
+        ),
+        examples=api_examples.GET_ORDER,
         responses={200: OrderDetailSerializer, **_errors(400, 401, 403, 404)},
         parameters=FRESHNESS_PARAMETERS,
     )
@@ -217,6 +235,12 @@ class ProductSerializer(serializers.ModelSerializer):
 @extend_schema_view(
     get=extend_schema(
         operation_id="list_products",
+        summary="List products' availability",
+        description=(
+            "Availability per product, by SKU: purchased, allocated, available (in all and in "
+            "the warehouse now), and the next shipment's ETA; a page at a time."
+        ),
+        examples=api_examples.LIST_PRODUCTS,
         responses={200: ProductSerializer(many=True), **_errors(400, 401, 403, 404)},
         parameters=FRESHNESS_PARAMETERS,
     )
@@ -235,6 +259,12 @@ class ProductDetailApi(QueryView):
 
     @extend_schema(
         operation_id="get_product",
+        summary="Read a product's availability",
+        description=(
+            "One product's availability: purchased, allocated, available (in all and in the "
+            "warehouse now), and the next shipment's ETA."
+        ),
+        examples=api_examples.GET_PRODUCT,
         responses={200: ProductSerializer, **_errors(400, 401, 403, 404)},
         parameters=FRESHNESS_PARAMETERS,
     )
@@ -279,6 +309,12 @@ class ReadModelsApi(APIView):
 
     @extend_schema(
         operation_id="read_models",
+        summary="Read the read models' state",
+        description=(
+            "Each read model's state: its last refresh, how long it took, its rows, its last "
+            "error, and whether a watcher keeps it fresh."
+        ),
+        examples=api_examples.READ_MODELS,
         responses={200: ReadModelStateSerializer(many=True), **_errors(401, 403)},
     )
     def get(self, request):

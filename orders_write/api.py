@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from config.http.api import StrictSerializer, error_responses, flatten_errors, readable_values
 from config.http.schema import READ_THIS_WRITE, LinkedResponse, link
-from orders_write import commands, domain, services
+from orders_write import api_examples, commands, domain, services
 
 TOKEN_HEADER = OpenApiParameter(
     "X-Consistency-Token",
@@ -170,6 +170,12 @@ class ProductCreateApi(CommandView):
 
     @extend_schema(
         operation_id="create_product",
+        summary="Create a product",
+        description=(
+            "A product: its SKU (case sensitive), name and unit price. Receiving a batch of an "
+            "unknown SKU creates its product too (named after the SKU, price 0)."
+        ),
+        examples=api_examples.CREATE_PRODUCT,
         request=InputSerializer,
         responses={
             201: LinkedResponse(
@@ -201,6 +207,13 @@ class BatchCreateApi(CommandView):
 
     @extend_schema(
         operation_id="create_batch",
+        summary="Receive a batch",
+        description=(
+            "Stock of a SKU: in the warehouse (`eta` null) or on its way (`eta` a date). Lines "
+            "waiting for that SKU are allocated to it at once, in the order their orders were "
+            "submitted."
+        ),
+        examples=api_examples.CREATE_BATCH,
         request=InputSerializer,
         responses={
             201: LinkedResponse(
@@ -236,6 +249,12 @@ class BatchQuantityApi(CommandView):
 
     @extend_schema(
         operation_id="change_batch_quantity",
+        summary="Change a batch's quantity",
+        description=(
+            "Below what is allocated to it, lines leave the batch until the rest fits, and each "
+            "is allocated again: to another batch, or out of stock."
+        ),
+        examples=api_examples.CHANGE_BATCH_QUANTITY,
         request=InputSerializer,
         responses={202: AcceptedSerializer, **_errors(400, 401, 403, 404)},
         parameters=[TOKEN_HEADER],
@@ -272,6 +291,12 @@ class OrderPlaceApi(CommandView):
 
     @extend_schema(
         operation_id="place_order",
+        summary="Place an order",
+        description=(
+            "A pending order with its lines (one per SKU). Nothing is allocated until it is "
+            "submitted. Without `reference`, one is generated and answered."
+        ),
+        examples=api_examples.PLACE_ORDER,
         request=InputSerializer,
         responses={
             201: LinkedResponse(
@@ -310,6 +335,12 @@ class OrderSubmitApi(CommandView):
 
     @extend_schema(
         operation_id="submit_order",
+        summary="Submit an order",
+        description=(
+            "Allocates each line: warehouse stock first, then the shipment due soonest. A line no "
+            "batch can hold waits (an `OutOfStock` event) until stock arrives."
+        ),
+        examples=api_examples.SUBMIT_ORDER,
         request=None,
         responses={
             202: LinkedResponse(
@@ -339,6 +370,11 @@ class OrderCancelApi(CommandView):
 
     @extend_schema(
         operation_id="cancel_order",
+        summary="Cancel an order",
+        description=(
+            "Releases every allocation of the order. A cancelled order accepts no further command."
+        ),
+        examples=api_examples.CANCEL_ORDER,
         request=None,
         responses={
             202: LinkedResponse(
@@ -368,6 +404,15 @@ class AllocateApi(CommandView):
 
     @extend_schema(
         operation_id="allocate",
+        summary="Allocate a line",
+        description=(
+            "Adds the line to the order and allocates it: warehouse stock first, then the "
+            "shipment due soonest. An unknown reference creates a submitted order without "
+            "customer. When no batch can hold the line it still succeeds, with an `OutOfStock` "
+            "event, and the line waits for stock. Allocating a line that is already allocated "
+            "changes nothing."
+        ),
+        examples=api_examples.ALLOCATE,
         request=InputSerializer,
         responses={
             202: LinkedResponse(
@@ -409,6 +454,9 @@ class DeallocateApi(CommandView):
 
     @extend_schema(
         operation_id="deallocate",
+        summary="Deallocate a line",
+        description=("Releases the line's allocation; the line stays on the order, unallocated."),
+        examples=api_examples.DEALLOCATE,
         request=InputSerializer,
         responses={
             202: LinkedResponse(

@@ -24,6 +24,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from config.http.schema import error_example, request_example, response_example
 from orders_write import domain
 
 logger = logging.getLogger(__name__)
@@ -44,10 +45,33 @@ class ErrorSerializer(serializers.Serializer):
     )
 
 
+# Refusals that come before an operation reads its input, the same for every operation.
+_SHARED_ERROR_EXAMPLES = {
+    401: [
+        error_example(401, "No credentials", "Authentication credentials were not provided."),
+        error_example(
+            401,
+            "Bearer scheme",
+            "Unsupported authorization scheme Bearer: send the header 'Authorization: Token "
+            "<key>' (POST /api/auth/token/ with your username and password gives the key).",
+        ),
+        error_example(401, "Wrong token", "Invalid token."),
+    ],
+    403: [
+        error_example(403, "Not permitted", "You do not have permission to perform this action.")
+    ],
+}
+
+
 def error_responses(descriptions: Mapping[int, str], *codes: int) -> dict:
     """drf-spectacular's responses for these error codes, each an ErrorSerializer."""
     return {
-        code: OpenApiResponse(ErrorSerializer, description=descriptions[code]) for code in codes
+        code: OpenApiResponse(
+            ErrorSerializer,
+            description=descriptions[code],
+            examples=_SHARED_ERROR_EXAMPLES.get(code, []),
+        )
+        for code in codes
     }
 
 
@@ -224,6 +248,24 @@ class TokenView(APIView):
 
     @extend_schema(
         operation_id="auth_token",
+        summary="Get an API token",
+        description=(
+            "Trade a user's username and password for the key to send as "
+            "`Authorization: Token <key>`. The same user always gets the same key. Failed "
+            "attempts are limited per address (429 with the seconds to wait)."
+        ),
+        examples=[
+            request_example(
+                "Credentials", {"username": "shop-frontend", "password": "correct horse battery"}
+            ),
+            response_example(200, "Token", {"token": "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"}),
+            error_example(
+                400,
+                "Wrong password",
+                "Unable to log in with provided credentials.",
+                {"non_field_errors": ["Unable to log in with provided credentials."]},
+            ),
+        ],
         request=AuthTokenSerializer,
         responses={
             200: inline_serializer("TokenOutput", {"token": serializers.CharField()}),

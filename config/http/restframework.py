@@ -66,3 +66,16 @@ class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        # drf-spectacular builds each list's example page from these examples, and DRF's
+        # own point at api.example.org/accounts/: a one-page answer fits every list here.
+        paginated = super().get_paginated_response_schema(schema)
+        properties = paginated["properties"]
+        properties["count"].update(example=1, description="How many match, on every page.")
+        for name in ("next", "previous"):
+            properties[name].update(
+                example=None,
+                description=f"The URL of the {name} page (the same filters), null if none.",
+            )
+        return paginated

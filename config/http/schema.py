@@ -1,12 +1,13 @@
-"""OpenAPI generation (drf-spectacular) for URLs that serve a view per HTTP method, and
-responses that carry OpenAPI links (which drf-spectacular 0.30 cannot declare)."""
+"""OpenAPI generation (drf-spectacular) for URLs that serve a view per HTTP method,
+responses that carry OpenAPI links (which drf-spectacular 0.30 cannot declare), and the
+helpers each operation's examples are written with."""
 
 from __future__ import annotations
 
 from drf_spectacular import openapi
 from drf_spectacular.generators import SchemaGenerator as SpectacularSchemaGenerator
 from drf_spectacular.plumbing import force_instance
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 
 
 class SchemaGenerator(SpectacularSchemaGenerator):
@@ -39,6 +40,40 @@ def link(
 
 # A query linked from a command waits for that command's write.
 READ_THIS_WRITE = {"header.X-Consistency-Token": "$response.header.X-Consistency-Token"}
+
+
+def request_example(name: str, value: object, summary: str = "") -> OpenApiExample:
+    """An example of an operation's JSON body."""
+    return OpenApiExample(name, value=value, summary=summary or name, request_only=True)
+
+
+def response_example(
+    status_code: int, name: str, value: object, summary: str = ""
+) -> OpenApiExample:
+    """An example of the JSON an operation answers with ``status_code``. For a list, the
+    value is one item: drf-spectacular puts it in the list (and the page) itself."""
+    return OpenApiExample(
+        name,
+        value=value,
+        summary=summary or name,
+        response_only=True,
+        status_codes=[status_code],
+    )
+
+
+def error_example(
+    status_code: int, name: str, message: str, errors: dict[str, list[str]] | None = None
+) -> OpenApiExample:
+    """An example of a refusal: ``{"message", "errors"?}`` (config.http.api)."""
+    body: dict[str, object] = {"message": message}
+    if errors:
+        body["errors"] = errors
+    return response_example(status_code, name, body)
+
+
+def events_example(*events: tuple[str, dict]) -> dict:
+    """The body of an accepted command: the events it recorded, in order."""
+    return {"events": [{"name": name, "data": data} for name, data in events]}
 
 
 class LinkedResponse(OpenApiResponse):
