@@ -4,10 +4,14 @@ helpers each operation's examples are written with."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from drf_spectacular import openapi
 from drf_spectacular.generators import SchemaGenerator as SpectacularSchemaGenerator
 from drf_spectacular.plumbing import force_instance
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+
+from orders_write import domain, events
 
 
 class SchemaGenerator(SpectacularSchemaGenerator):
@@ -71,9 +75,15 @@ def error_example(
     return response_example(status_code, name, body)
 
 
-def events_example(*events: tuple[str, dict]) -> dict:
-    """The body of an accepted command: the events it recorded, in order."""
-    return {"events": [{"name": name, "data": data} for name, data in events]}
+def events_example(*recorded: tuple[str, dict]) -> dict:
+    """The body of an accepted command: the events it recorded, in order, and where the
+    stock of each order line they touched went."""
+    kinds = events.Event.registry
+    outcomes = domain.line_outcomes(kinds[name](**data) for name, data in recorded)
+    return {
+        "events": [{"name": name, "data": data} for name, data in recorded],
+        "lines": [dataclasses.asdict(outcome) for outcome in outcomes],
+    }
 
 
 class LinkedResponse(OpenApiResponse):
