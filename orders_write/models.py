@@ -145,9 +145,36 @@ class Event(models.Model):
         help_text="pg_current_xact_id() of the command that recorded it.",
     )
     recorded_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.CharField(
+        max_length=150,  # a username's
+        default="system",
+        db_default="system",
+        help_text="The user or integration whose request issued the command; "
+        "system for operators' commands.",
+    )
+    order_reference = models.CharField(  # noqa: DJ001 (NULL: about no order)
+        max_length=domain.MAX_TEXT_LENGTH,
+        null=True,
+        blank=True,
+        help_text="The order it concerns (its reference or orderid), if any.",
+    )
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            # An order's history, oldest first, at millions of events.
+            models.Index(
+                fields=["order_reference", "id"],
+                name="event_order_history",
+                condition=Q(order_reference__isnull=False),
+            ),
+            # Why a line was allocated or released: the batch events of its transaction.
+            models.Index(
+                fields=["transaction_id"],
+                name="event_batch_changes",
+                condition=Q(name__in=["BatchCreated", "BatchQuantityChanged"]),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} {self.payload}"
