@@ -136,7 +136,7 @@ class Allocation(models.Model):
 class Event(models.Model):
     """The audit trail: every accepted command's domain events, in order."""
 
-    name = models.CharField(max_length=64, db_index=True)
+    name = models.CharField(max_length=64)  # indexed below, without a LIKE index
     payload = models.JSONField()
     transaction_id = models.BigIntegerField(
         db_index=True,
@@ -156,12 +156,16 @@ class Event(models.Model):
         max_length=domain.MAX_TEXT_LENGTH,
         null=True,
         blank=True,
+        # Compared byte by byte: an equal reference is found alike, and its index is
+        # built several times faster after a bulk load than under the locale's rules.
+        db_collation="C",
         help_text="The order it concerns (its reference or orderid), if any.",
     )
 
     class Meta:
         ordering = ["id"]
         indexes = [
+            models.Index(fields=["name"], name="event_name"),
             # An order's history, oldest first, at millions of events.
             models.Index(
                 fields=["order_reference", "id"],
@@ -172,7 +176,9 @@ class Event(models.Model):
             models.Index(
                 fields=["transaction_id"],
                 name="event_batch_changes",
-                condition=Q(name__in=["BatchCreated", "BatchQuantityChanged"]),
+                # Not name IN (...): PostgreSQL gives that back in another form, which
+                # a bulk load that drops and rebuilds the indexes would not reproduce.
+                condition=Q(name="BatchCreated") | Q(name="BatchQuantityChanged"),
             ),
         ]
 
