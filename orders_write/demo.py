@@ -1,8 +1,9 @@
 """Demo data: a catalogue, stock in the warehouse and on ships, and N orders.
 
-The catalogue goes through the write side's services. Orders are bulk-loaded with
-COPY in one transaction (a thread writes the next chunk while PostgreSQL loads one),
-allocated in memory by the domain's own ``choose_batch``, and ``events.bulk_loaded``
+The catalogue goes through the write side's services. Orders, and the events their
+story implies, are bulk-loaded with COPY in one transaction (a thread writes the next
+chunk while PostgreSQL loads one), allocated in memory by the domain's own
+``choose_batch``, and ``events.bulk_loaded``
 sent afterwards, on which the read side rebuilds its models: one service call per
 order would take hours. Seeding again adds only the
 orders that are missing. A big load drops the tables' indexes and foreign keys
