@@ -62,6 +62,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Every page needs a login, unless marked login_not_required (the API, login).
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # The events of the commands a request issues record its user.
+    "orders_write.middleware.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

@@ -25,6 +25,7 @@ api = [
     path("orders", by_method(get=read_api.OrderListApi, post=write_api.OrderPlaceApi)),
     path("orders/<key:reference>/submit", write_api.OrderSubmitApi.as_view()),
     path("orders/<key:reference>/cancel", write_api.OrderCancelApi.as_view()),
+    path("orders/<key:reference>/history", read_api.OrderHistoryApi.as_view()),
     path("orders/<key:reference>", read_api.OrderDetailApi.as_view(), name="api-order"),
     path("allocate", write_api.AllocateApi.as_view()),
     path("deallocate", write_api.DeallocateApi.as_view()),

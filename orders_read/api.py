@@ -8,7 +8,12 @@ Every answer carries ``X-Read-Model-Refreshed-At``; a request carrying a command
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -214,6 +219,101 @@ class OrderDetailApi(QueryView):
         summary.lines = queries.order_lines(reference)
         queries.with_stock_expected([summary])
         return Response(OrderDetailSerializer(summary).data)
+
+
+class OrderHistoryApi(QueryView):
+    """The order's events from the log, oldest first: what happened, when, and who acted."""
+
+    selector = "order_history"
+    required_permissions = ("orders_read.view_ordersummary",)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField(help_text="The event's place in the log.")
+        time = serializers.DateTimeField(source="recorded_at")
+        event = serializers.CharField(source="kind", help_text="The domain event's name.")
+        actor = serializers.CharField(
+            help_text="The user or integration whose request issued the command;"
+            " 'system' for operators' commands."
+        )
+        description = serializers.CharField(help_text="What happened, in words.")
+        reason = serializers.CharField(
+            allow_null=True,
+            help_text="Why a line was allocated, released or found no stock, when another"
+            " event of the same command says (a cancel, a batch received or changed).",
+        )
+        data = serializers.DictField(source="payload", help_text="The event's fields.")
+
+    @extend_schema(
+        operation_id="get_order_history",
+        summary="An order's history",
+        responses={200: OutputSerializer(many=True), **_errors(400, 401, 403, 404)},
+        parameters=FRESHNESS_PARAMETERS,
+        examples=[
+            OpenApiExample(
+                "A line released when its batch was reduced",
+                response_only=True,
+                value=[
+                    {
+                        "id": 101,
+                        "time": "2026-11-30T09:12:03.418Z",
+                        "event": "OrderPlaced",
+                        "actor": "shop",
+                        "description": "Placed for Ada Lovelace: RED-CHAIR.",
+                        "reason": None,
+                        "data": {
+                            "reference": "ORD-1001",
+                            "customer": "Ada Lovelace",
+                            "skus": ["RED-CHAIR"],
+                            "status": "pending",
+                        },
+                    },
+                    {
+                        "id": 102,
+                        "time": "2026-11-30T09:12:04.020Z",
+                        "event": "OrderSubmitted",
+                        "actor": "shop",
+                        "description": "Submitted.",
+                        "reason": None,
+                        "data": {"reference": "ORD-1001"},
+                    },
+                    {
+                        "id": 103,
+                        "time": "2026-11-30T09:12:04.020Z",
+                        "event": "Allocated",
+                        "actor": "shop",
+                        "description": "Allocated 2 x RED-CHAIR from batch B-1.",
+                        "reason": None,
+                        "data": {
+                            "orderid": "ORD-1001",
+                            "sku": "RED-CHAIR",
+                            "qty": 2,
+                            "batchref": "B-1",
+                        },
+                    },
+                    {
+                        "id": 118,
+                        "time": "2026-11-30T14:40:51.377Z",
+                        "event": "Deallocated",
+                        "actor": "clerk",
+                        "description": "Released 2 x RED-CHAIR from batch B-1"
+                        " because batch B-1 was reduced to 40.",
+                        "reason": "because batch B-1 was reduced to 40",
+                        "data": {
+                            "orderid": "ORD-1001",
+                            "sku": "RED-CHAIR",
+                            "qty": 2,
+                            "batchref": "B-1",
+                        },
+                    },
+                ],
+            )
+        ],
+    )
+    def get(self, request, reference: str):
+        entries = queries.order_history(reference)
+        if entries is None:
+            raise exceptions.NotFound(f"Unknown order {reference}.")
+        return Response(self.OutputSerializer(entries, many=True).data)
 
 
 class ProductSerializer(serializers.ModelSerializer):

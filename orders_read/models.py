@@ -231,3 +231,27 @@ class WatcherState(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class OrderEvent(ReadModel):
+    """An event of an order's history: a plain view over the write side's event log, so
+    always as fresh as the log. For an allocation, a release or a line out of stock it
+    names the event of the same command that caused it (a cancel, a batch received or
+    changed, a line edited), if any."""
+
+    id = models.BigIntegerField(primary_key=True)
+    reference = models.CharField("order", max_length=255)
+    kind = models.CharField(max_length=64)
+    payload = models.JSONField()
+    actor = models.CharField(max_length=150)
+    recorded_at = models.DateTimeField()
+    cause_kind = models.CharField(max_length=64, null=True)  # noqa: DJ001 (NULL: no cause)
+    cause_payload = models.JSONField(null=True)
+
+    class Meta(ReadModel.Meta):
+        db_table = "order_history"
+        ordering = ["reference", "id"]
+        verbose_name = "order event"
+
+    def __str__(self) -> str:
+        return f"{self.reference}: {self.kind}"

@@ -11,15 +11,17 @@ from collections.abc import Mapping, Sequence
 
 from django.db.models import F, QuerySet
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from config.http.prepared import Statement
-from orders_read import read_models, watcher
+from orders_read import history, read_models, watcher
 from orders_read.filters import OrderFilter, ProductFilter
 from orders_read.freshness import Freshness, parse_token, units_behind, wait_for
 from orders_read.models import (
     AllocationRow,
     BaseState,
     BatchAvailability,
+    OrderEvent,
     OrderLineRow,
     OrderSummary,
     ProductAvailability,
@@ -125,6 +127,19 @@ def _all_in_stock_by(dates: list[datetime.date | str | None]) -> datetime.date |
     return max(shipments) if shipments else IN_WAREHOUSE
 
 
+def order_history(reference: str) -> list[OrderEvent] | None:
+    """The order's events, oldest first, each with its ``description`` and ``reason``
+    (``history``); None for an unknown order. Read from the event log itself, so always
+    fresh; an order the log knows nothing of (loaded before events were) has an empty
+    history. One query, two for an order without events."""
+    entries = list(OrderEvent.objects.filter(reference=reference).order_by("id"))
+    if not entries and not OrderSummary.objects.filter(reference=reference).exists():
+        return None
+    for entry in entries:
+        entry.description, entry.reason = history.describe(entry), history.reason(entry)
+    return entries
+
+
 def products(*, filters: Mapping[str, object] | None = None) -> QuerySet[ProductAvailability]:
     """Availability per product by SKU, filtered by ``ProductFilter`` (in_stock)."""
     return _filtered(ProductFilter, filters, ProductAvailability.objects.order_by("sku"))
@@ -202,6 +217,7 @@ VIEWS: dict[str, Sequence[str]] = {
     "allocations_for": ("allocations_view",),
     "orders": ("order_summary", "order_lines_view", "batch_availability"),
     "order": ("order_summary", "order_lines_view", "batch_availability"),
+    "order_history": (),  # the event log: nothing to wait for
     "products": ("product_availability",),
     "product": ("product_availability",),
     "stock": ("product_availability", "batch_availability"),
@@ -215,4 +231,6 @@ def freshness(selector: str, token: str | None = None) -> Freshness:
     Raises ``freshness.InvalidToken`` for a token this deployment did not issue.
     """
     transaction_id = parse_token(token) if token else None
+    if not VIEWS[selector]:  # it reads the write tables: fresh now, with every write
+        return Freshness(timezone.now())
     return wait_for(read_models.named(VIEWS[selector]), transaction_id)

@@ -87,7 +87,11 @@ def order_detail(request: HttpRequest, reference: str) -> HttpResponse:
         if order is None:
             raise Http404(f"No order {reference} (yet).")
         queries.with_stock_expected([order])
-        return {"order": order, "lines": queries.order_lines(reference)}
+        return {
+            "order": order,
+            "lines": queries.order_lines(reference),
+            "history": queries.order_history(reference) or [],
+        }
 
     return render_read_page(request, "order", "orders_read/order_detail.html", context)
 

@@ -235,9 +235,9 @@ class AllocationAdmin(CommandAdmin):
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "payload", "transaction_id", "recorded_at"]
+    list_display = ["id", "name", "order_reference", "actor", "payload", "recorded_at"]
     list_filter = ["name"]
-    search_fields = ["name", "payload"]
+    search_fields = ["name", "payload", "=actor"]
     date_hierarchy = "recorded_at"
 
     def has_add_permission(self, request) -> bool:

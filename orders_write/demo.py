@@ -1,8 +1,9 @@
 """Demo data: a catalogue, stock in the warehouse and on ships, and N orders.
 
-The catalogue goes through the write side's services. Orders are bulk-loaded with
-COPY in one transaction (a thread writes the next chunk while PostgreSQL loads one),
-allocated in memory by the domain's own ``choose_batch``, and ``events.bulk_loaded``
+The catalogue goes through the write side's services. Orders, and the events their
+story implies, are bulk-loaded with COPY in one transaction (a thread writes the next
+chunk while PostgreSQL loads one), allocated in memory by the domain's own
+``choose_batch``, and ``events.bulk_loaded``
 sent afterwards, on which the read side rebuilds its models: one service call per
 order would take hours. Seeding again adds only the
 orders that are missing. A big load drops the tables' indexes and foreign keys
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import json
 import random
 import secrets
 import time
@@ -34,7 +36,12 @@ DEMO_USERNAME = "demo"
 ORDER_PREFIX = "DEMO-"
 CHUNK = 25_000  # orders per COPY round (and per tick of the progress bar)
 LINES_PER_ORDER = (1, 2, 2, 3, 3, 4)  # drawn uniformly: 2.5 lines per order on average
-LOADED_TABLES = ("orders_write_order", "orders_write_orderline", "orders_write_allocation")
+LOADED_TABLES = (
+    "orders_write_order",
+    "orders_write_orderline",
+    "orders_write_allocation",
+    "orders_write_event",
+)
 NULL = "\\N"  # in COPY's text format
 # A load of at least this many orders (and at least as many as the tables hold) drops
 # the loaded tables' indexes and foreign keys and builds them again afterwards.
@@ -175,13 +182,17 @@ class _Chunk:
     orders: bytes
     lines: bytes
     allocations: bytes
+    events: bytes
     order_count: int
     line_count: int
     allocation_count: int
+    event_count: int
 
 
 class _OrderWriter:
-    """Writes demo orders as COPY text, allocating their lines by the domain's policy.
+    """Writes demo orders as COPY text, allocating their lines by the domain's policy,
+    with the events their story implies (placed; submitted, and each line allocated or
+    out of stock; or cancelled), as the services would have recorded them.
 
     It runs in a thread beside the loading connection (PostgreSQL ingests one chunk
     while Python writes the next), so it never touches the database. Everything
@@ -203,6 +214,14 @@ class _OrderWriter:
             for city in CITIES
         ]
         self.skus = sorted(prices)
+        # Values inside the events' JSON, escaped once for JSON and for COPY.
+        self.json_customers = [_text(json.dumps(customer)) for customer in self.customers]
+        self.json_skus = [_text(json.dumps(sku)) for sku in self.skus]
+        self.json_batches = {
+            batch_id: _text(json.dumps(ref)) for ref, batch_id in stock.batch_ids.items()
+        }
+        # An order cancelled is cancelled a while after it was placed, never after now.
+        self.cancelled_after = min(datetime.timedelta(hours=2), self.spacing * 10)
         # A line's row after its ids, by SKU and quantity (1 to 5).
         self.line_ends = [
             [f"\t{_text(sku)}\t{quantity}\t{prices[sku]}\n" for quantity in range(6)]
@@ -221,11 +240,18 @@ class _OrderWriter:
         addresses, address_count = self.addresses, len(self.addresses)
         line_ends, skus, sku_count = self.line_ends, self.skus, len(self.skus)
         allocate, allocated_at = self.stock.allocate, self.allocated_at
+        json_customers, json_skus, json_batches = (
+            self.json_customers,
+            self.json_skus,
+            self.json_batches,
+        )
+        actor, cancelled_after, now = f"\t{services.SYSTEM}\t", self.cancelled_after, self.now
         created_at = self.now - self.spacing * (self.count - numbers.start)
         spacing = self.spacing
         orders: list[str] = []
         lines: list[str] = []
         allocations: list[str] = []
+        order_events: list[str] = []
         for number, line_count in zip(numbers, line_counts, strict=True):
             fate = random_fraction()
             submitted = fate < 0.8
@@ -235,18 +261,34 @@ class _OrderWriter:
                 else (domain.PENDING if fate < 0.9 else domain.CANCELLED)
             )
             order_key = f"\t{order_id}"
+            reference = f"{ORDER_PREFIX}{number:07d}"
+            customer = int(random_fraction() * customer_count)
+            created = created_at.isoformat()
             orders.append(
-                f"{order_id}\t{ORDER_PREFIX}{number:07d}"
-                f"\t{customers[int(random_fraction() * customer_count)]}"
+                f"{order_id}\t{reference}"
+                f"\t{customers[customer]}"
                 f"\t{addresses[int(random_fraction() * address_count)]}"
-                f"\t{status}\t{created_at.isoformat()}"
-                f"\t{created_at.isoformat() if submitted else NULL}\n"
+                f"\t{status}\t{created}"
+                f"\t{created if submitted else NULL}\n"
             )
+            # Each event: name, payload, recorded_at, actor, order_reference.
+            about_order, in_order = f'{{"reference": "{reference}"}}\t{created}', f"{reference}\n"
+            about_line = f'"orderid": "{reference}", "sku": '
+            after_line = f"\t{created}{actor}{in_order}"
             chosen: list[int] = []  # distinct SKUs, like random.sample
             while len(chosen) < line_count:
                 index = int(random_fraction() * sku_count)
                 if index not in chosen:
                     chosen.append(index)
+            order_events.append(
+                f'OrderPlaced\t{{"reference": "{reference}", "customer": '
+                f"{json_customers[customer]}, "
+                f'"skus": [{", ".join(json_skus[index] for index in chosen)}], '
+                f'"status": "{domain.PENDING}"}}'
+                f"\t{created}{actor}{in_order}"
+            )
+            if submitted:
+                order_events.append(f"OrderSubmitted\t{about_order}{actor}{in_order}")
             for index in chosen:
                 quantity = int(random_fraction() * 5) + 1
                 lines.append(f"{line_id}{order_key}{line_ends[index][quantity]}")
@@ -254,16 +296,33 @@ class _OrderWriter:
                     batch_id = allocate(skus[index], quantity)
                     if batch_id is not None:
                         allocations.append(f"{line_id}\t{batch_id}{allocated_at}")
+                        order_events.append(
+                            f"Allocated\t{{{about_line}{json_skus[index]}, "
+                            f'"qty": {quantity}, "batchref": {json_batches[batch_id]}}}'
+                            f"{after_line}"
+                        )
+                    else:
+                        order_events.append(
+                            f"OutOfStock\t{{{about_line}{json_skus[index]}, "
+                            f'"qty": {quantity}}}{after_line}'
+                        )
                 line_id += 1
+            if status == domain.CANCELLED:
+                cancelled = min(created_at + cancelled_after, now).isoformat()
+                order_events.append(
+                    f'OrderCancelled\t{{"reference": "{reference}"}}\t{cancelled}{actor}{in_order}'
+                )
             order_id += 1
             created_at += spacing
         return _Chunk(
             "".join(orders).encode(),
             "".join(lines).encode(),
             "".join(allocations).encode(),
+            "".join(order_events).encode(),
             len(orders),
             len(lines),
             len(allocations),
+            len(order_events),
         )
 
 
@@ -282,6 +341,12 @@ def _load(cursor, chunk: _Chunk) -> None:
     )
     _copy(cursor, "orders_write_orderline", "id, order_id, sku, quantity, unit_price", chunk.lines)
     _copy(cursor, "orders_write_allocation", "line_id, batch_id, allocated_at", chunk.allocations)
+    _copy(
+        cursor,
+        "orders_write_event",
+        "name, payload, recorded_at, actor, order_reference",
+        chunk.events,
+    )
 
 
 def _begin_bulk_load(cursor) -> None:
@@ -375,6 +440,7 @@ class OrderLoad:
     rebuilt_indexes: bool = False
     loading_seconds: float = 0.0
     indexing_seconds: float = 0.0
+    events: int = 0
 
 
 def seed_orders(
@@ -402,7 +468,7 @@ def seed_orders(
     prices = dict(Product.objects.values_list("sku", "price"))
     writer = _OrderWriter(count, prices, _Stock.load(), timezone.now())
     line_counts = [writer.line_counts(chunk) for chunk in chunks]
-    lines = allocations = 0
+    loaded_rows: list[tuple[int, int, int]] = []  # per chunk loaded
     started = time.monotonic()
     with transaction.atomic(), connection.cursor() as cursor:
         _begin_bulk_load(cursor)
@@ -421,9 +487,9 @@ def seed_orders(
                 order_id += len(chunk)
                 line_id += sum(counts)
                 if len(waiting) > 2:
-                    lines, allocations = _load_next(cursor, waiting, progress, lines, allocations)
+                    loaded_rows.append(_load_next(cursor, waiting, progress))
             while waiting:
-                lines, allocations = _load_next(cursor, waiting, progress, lines, allocations)
+                loaded_rows.append(_load_next(cursor, waiting, progress))
         finally:
             writing.shutdown(cancel_futures=True)
         loaded = time.monotonic()
@@ -444,6 +510,7 @@ def seed_orders(
         # Fresh statistics, or the read models' rebuild plans for empty tables.
         stage("analysing")
         cursor.execute(f"ANALYZE {', '.join(LOADED_TABLES)}, orders_write_batch")
+    lines, allocations, events_loaded = (sum(column) for column in zip(*loaded_rows, strict=True))
     return OrderLoad(
         len(numbers),
         lines,
@@ -451,14 +518,16 @@ def seed_orders(
         bool(rebuild),
         loaded - started,
         time.monotonic() - loaded,
+        events_loaded,
     )
 
 
-def _load_next(cursor, waiting: deque, progress, lines: int, allocations: int) -> tuple[int, int]:
+def _load_next(cursor, waiting: deque, progress) -> tuple[int, int, int]:
+    """Load the next chunk written; how many lines, allocations and events it held."""
     chunk = waiting.popleft().result()
     _load(cursor, chunk)
     progress(chunk.order_count)
-    return lines + chunk.line_count, allocations + chunk.allocation_count
+    return chunk.line_count, chunk.allocation_count, chunk.event_count
 
 
 def announce(load: OrderLoad) -> list[object]:

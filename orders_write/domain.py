@@ -151,7 +151,7 @@ def check_key(value: str, *, what: str, field: str) -> None:
 # reference that reads like one of those would open another page. A new route under an
 # order's URL adds its last part here (tests/pages/test_forms.py checks the URLs).
 RESERVED_ORDER_REFERENCES = frozenset({"new"})
-RESERVED_ORDER_REFERENCE_ENDINGS = ("submit", "cancel")
+RESERVED_ORDER_REFERENCE_ENDINGS = ("submit", "cancel", "history")
 
 
 def check_order_reference(value: str, *, field: str = "reference") -> None:

@@ -12,11 +12,13 @@ waits on it. The same order everywhere means two commands never deadlock.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
@@ -56,6 +58,33 @@ class CommandResult:
 
 C = TypeVar("C", bound=commands.Command)
 
+# Who issues the commands run here: a name, or a function that tells it when an event is
+# recorded (a request's user is known only once the API has authenticated it).
+SYSTEM = "system"
+_actor: ContextVar[str | Callable[[], str]] = ContextVar("actor", default=SYSTEM)
+
+
+@contextlib.contextmanager
+def acting_as(actor: str | Callable[[], str]) -> Iterator[None]:
+    """Record the events of the commands run inside as issued by ``actor`` (a username,
+    or a function giving it); outside any, they are the operators' (``SYSTEM``)."""
+    token = _actor.set(actor)
+    try:
+        yield
+    finally:
+        _actor.reset(token)
+
+
+def current_actor() -> str:
+    """The user or integration whose commands run now, ``SYSTEM`` for operators'."""
+    actor = _actor.get()
+    return (actor() if callable(actor) else actor) or SYSTEM
+
+
+def _order_of(event: events.Event) -> str | None:
+    """The reference of the order an event concerns, if any: its history is read by it."""
+    return getattr(event, "reference", None) or getattr(event, "orderid", None)
+
 
 def _service(func: Callable[[C], CommandResult]) -> Callable[[C], CommandResult]:
     """Run ``func`` in one transaction, retrying a deadlock when it owns the transaction."""
@@ -80,8 +109,15 @@ def _service(func: Callable[[C], CommandResult]) -> Callable[[C], CommandResult]
 
 def _record(recorded: Sequence[events.Event], *, reference: str | None = None) -> CommandResult:
     """Append the events to the log in this transaction; publish them after commit."""
+    actor = current_actor()
     rows = Event.objects.bulk_create(
-        Event(name=event.kind, payload=event.as_payload()) for event in recorded
+        Event(
+            name=event.kind,
+            payload=event.as_payload(),
+            actor=actor,
+            order_reference=_order_of(event),
+        )
+        for event in recorded
     )
     if rows:  # the database gave each its transaction (Event.transaction_id's default)
         transaction_id = rows[0].transaction_id

@@ -73,6 +73,7 @@ QUERIES = [
     Endpoint("GET", "/api/allocations/o1"),
     Endpoint("GET", "/api/orders"),
     Endpoint("GET", "/api/orders/o1"),
+    Endpoint("GET", "/api/orders/o1/history"),
     Endpoint("GET", "/api/products"),
     Endpoint("GET", "/api/products/LAMP"),
     Endpoint("GET", "/api/read-models/"),
@@ -102,8 +103,8 @@ MATRIX = [
 
 def test_the_matrix_covers_both_tables_of_the_spec():
     assert len(COMMANDS) == 8
-    assert len(QUERIES) == 6
-    assert len(MATRIX) == 14 * 5
+    assert len(QUERIES) == 7
+    assert len(MATRIX) == 15 * 5
 
 
 @pytest.mark.parametrize(("endpoint", "role", "expected"), MATRIX)

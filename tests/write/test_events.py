@@ -4,6 +4,7 @@ import pytest
 from django.db import transaction
 
 from orders_write import commands, domain, events, services
+from orders_write.models import Event
 from tests.factories import add_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -83,3 +84,68 @@ def test_a_failing_receiver_does_not_fail_the_committed_command(caplog):
 
     assert Batch.objects.filter(reference="lamps").exists()
     assert "receiver bug" in caplog.text
+
+
+# --- who acted, and which order -------------------------------------------------------
+
+
+def test_events_of_commands_run_outside_a_request_are_the_systems():
+    add_batch("lamps", "LAMP", 10)
+    services.allocate(commands.Allocate(orderid="o1", sku="LAMP", qty=1))
+
+    assert set(Event.objects.values_list("actor", flat=True)) == {services.SYSTEM}
+
+
+def test_events_record_the_actor_the_commands_run_as():
+    add_batch("lamps", "LAMP", 10)
+    with services.acting_as("ada"):
+        services.allocate(commands.Allocate(orderid="o1", sku="LAMP", qty=1))
+    services.deallocate(commands.Deallocate(orderid="o1", sku="LAMP"))
+
+    assert list(Event.objects.order_by("id").values_list("name", "actor")) == [
+        ("ProductCreated", "system"),
+        ("BatchCreated", "system"),
+        ("OrderPlaced", "ada"),
+        ("Allocated", "ada"),
+        ("Deallocated", "system"),
+    ]
+
+
+def test_the_actor_may_be_told_only_when_the_events_are_recorded():
+    asked = []
+
+    def actor() -> str:
+        asked.append(True)
+        return "shop-front"
+
+    with services.acting_as(actor):
+        assert asked == []
+        add_batch("lamps", "LAMP", 10)
+
+    assert asked == [True]
+    assert set(Event.objects.values_list("actor", flat=True)) == {"shop-front"}
+
+
+def test_a_refused_command_records_no_actor_or_event():
+    with services.acting_as("ada"), pytest.raises(domain.InvalidSku):
+        services.allocate(commands.Allocate(orderid="o1", sku="NOPE", qty=1))
+
+    assert not Event.objects.exists()
+
+
+def test_each_event_records_the_order_it_concerns():
+    add_batch("lamps", "LAMP", 1)
+    services.allocate(commands.Allocate(orderid="o1", sku="LAMP", qty=1))
+    services.allocate(commands.Allocate(orderid="o2", sku="LAMP", qty=1))  # out of stock
+    services.cancel_order(commands.CancelOrder("o1"))
+
+    assert list(Event.objects.order_by("id").values_list("name", "order_reference")) == [
+        ("ProductCreated", None),
+        ("BatchCreated", None),
+        ("OrderPlaced", "o1"),
+        ("Allocated", "o1"),
+        ("OrderPlaced", "o2"),
+        ("OutOfStock", "o2"),
+        ("OrderCancelled", "o1"),
+        ("Deallocated", "o1"),
+    ]

@@ -9,9 +9,9 @@ from django.core.management.base import CommandError
 from django.db import IntegrityError, connection
 from django.db.models import Count, F, Sum
 
-from orders_read import verification
+from orders_read import queries, verification
 from orders_write import demo, domain
-from orders_write.models import Allocation, Batch, Order, OrderLine, Product
+from orders_write.models import Allocation, Batch, Event, Order, OrderLine, Product
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -78,6 +78,63 @@ def test_lines_carry_their_products_price():
 
     line = OrderLine.objects.select_related("product").first()
     assert line.unit_price == line.product.price
+
+
+def test_each_demo_order_has_the_events_its_story_implies():
+    output = seed(2000)
+
+    demo_events = Event.objects.filter(order_reference__startswith=demo.ORDER_PREFIX)
+    counts = dict(demo_events.values_list("name").annotate(Count("id")))
+    statuses = dict(Order.objects.values_list("status").annotate(Count("id")))
+    submitted_lines = OrderLine.objects.filter(order__status="submitted").count()
+    assert counts == {
+        "OrderPlaced": 2000,
+        "OrderSubmitted": statuses["submitted"],
+        "Allocated": Allocation.objects.count(),
+        "OutOfStock": submitted_lines - Allocation.objects.count(),
+        "OrderCancelled": statuses["cancelled"],
+    }
+    assert f"and {sum(counts.values())} events" in output
+    assert set(demo_events.values_list("actor", flat=True)) == {"system"}
+    # Each allocation is told as the services tell it.
+    told = {
+        (event["orderid"], event["sku"], event["qty"], event["batchref"])
+        for event in demo_events.filter(name="Allocated").values_list("payload", flat=True)
+    }
+    assert told == set(
+        Allocation.objects.values_list(
+            "line__order__reference", "line__product_id", "line__quantity", "batch__reference"
+        )
+    )
+    # Placed when the order was created, submitted (and allocated) when it was submitted,
+    # cancelled after it was placed, and nothing in the future.
+    for order in Order.objects.filter(reference__startswith=demo.ORDER_PREFIX)[:300]:
+        times = dict(
+            Event.objects.filter(order_reference=order.reference).values_list("name", "recorded_at")
+        )
+        assert times["OrderPlaced"] == order.created_at
+        if order.submitted_at is not None:
+            assert times["OrderSubmitted"] == order.submitted_at
+        if order.status == "cancelled":
+            assert order.created_at < times["OrderCancelled"] <= Event.objects.last().recorded_at
+
+
+def test_a_demo_orders_history_reads_like_its_story():
+    seed(300)
+    order = Order.objects.filter(status="submitted").first()
+    cancelled = Order.objects.filter(status="cancelled").first()
+
+    history = queries.order_history(order.reference)
+    cancelled_history = queries.order_history(cancelled.reference)
+
+    skus = sorted(order.lines.values_list("product_id", flat=True))
+    assert history[0].description.startswith(f"Placed for {order.customer_name}: ")
+    assert sorted(history[0].payload["skus"]) == skus
+    assert history[0].payload["status"] == "pending"
+    assert [entry.description for entry in history[1:2]] == ["Submitted."]
+    assert sorted(entry.payload["sku"] for entry in history[2:]) == skus
+    assert {entry.kind for entry in history[2:]} <= {"Allocated", "OutOfStock"}
+    assert [entry.kind for entry in cancelled_history] == ["OrderPlaced", "OrderCancelled"]
 
 
 def test_read_models_match_the_write_tables_after_seeding():

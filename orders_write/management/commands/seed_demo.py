@@ -32,8 +32,8 @@ class Command(BaseCommand):
         if load.created:
             rebuilt = "indexes and foreign keys rebuilt, " if load.rebuilt_indexes else ""
             self.stdout.write(
-                f"Loaded {load.created} orders, {load.lines} lines and {load.allocations}"
-                f" allocations in {load.loading_seconds:.1f} s;"
+                f"Loaded {load.created} orders, {load.lines} lines, {load.allocations}"
+                f" allocations and {load.events} events in {load.loading_seconds:.1f} s;"
                 f" {rebuilt}tables analysed in {load.indexing_seconds:.1f} s."
             )
             started = time.monotonic()
