@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiExample,
     OpenApiParameter,
     extend_schema,
     extend_schema_view,
@@ -248,66 +247,7 @@ class OrderHistoryApi(QueryView):
         summary="An order's history",
         responses={200: OutputSerializer(many=True), **_errors(400, 401, 403, 404)},
         parameters=FRESHNESS_PARAMETERS,
-        examples=[
-            OpenApiExample(
-                "A line released when its batch was reduced",
-                response_only=True,
-                value=[
-                    {
-                        "id": 101,
-                        "time": "2026-11-30T09:12:03.418Z",
-                        "event": "OrderPlaced",
-                        "actor": "shop",
-                        "description": "Placed for Ada Lovelace: RED-CHAIR.",
-                        "reason": None,
-                        "data": {
-                            "reference": "ORD-1001",
-                            "customer": "Ada Lovelace",
-                            "skus": ["RED-CHAIR"],
-                            "status": "pending",
-                        },
-                    },
-                    {
-                        "id": 102,
-                        "time": "2026-11-30T09:12:04.020Z",
-                        "event": "OrderSubmitted",
-                        "actor": "shop",
-                        "description": "Submitted.",
-                        "reason": None,
-                        "data": {"reference": "ORD-1001"},
-                    },
-                    {
-                        "id": 103,
-                        "time": "2026-11-30T09:12:04.020Z",
-                        "event": "Allocated",
-                        "actor": "shop",
-                        "description": "Allocated 2 x RED-CHAIR from batch B-1.",
-                        "reason": None,
-                        "data": {
-                            "orderid": "ORD-1001",
-                            "sku": "RED-CHAIR",
-                            "qty": 2,
-                            "batchref": "B-1",
-                        },
-                    },
-                    {
-                        "id": 118,
-                        "time": "2026-11-30T14:40:51.377Z",
-                        "event": "Deallocated",
-                        "actor": "clerk",
-                        "description": "Released 2 x RED-CHAIR from batch B-1"
-                        " because batch B-1 was reduced to 40.",
-                        "reason": "because batch B-1 was reduced to 40",
-                        "data": {
-                            "orderid": "ORD-1001",
-                            "sku": "RED-CHAIR",
-                            "qty": 2,
-                            "batchref": "B-1",
-                        },
-                    },
-                ],
-            )
-        ],
+        examples=api_examples.ORDER_HISTORY,
     )
     def get(self, request, reference: str):
         entries = queries.order_history(reference)

@@ -134,3 +134,22 @@ READ_MODELS = [
         "A view kept fresh by a running watcher",
     ),
 ]
+
+
+ORDER_HISTORY = [
+    response_example(
+        200,
+        "A line released when its batch was reduced",
+        {
+            "id": 118,
+            "time": "2026-11-30T14:40:51.377Z",
+            "event": "Deallocated",
+            "actor": "clerk",
+            "description": "Released 2 x RED-CHAIR from batch B-1"
+            " because batch B-1 was reduced to 40.",
+            "reason": "because batch B-1 was reduced to 40",
+            "data": {"orderid": "ORD-1001", "sku": "RED-CHAIR", "qty": 2, "batchref": "B-1"},
+        },
+        "Each event of the order, oldest first, in words, with who acted",
+    ),
+]
