@@ -45,6 +45,7 @@ class InvalidInput(DomainError):
 class InvalidSku(InvalidInput):
     def __init__(self, sku: str, *, field: str | None = "sku") -> None:
         super().__init__(f"Invalid sku {sku}", field=field)
+        self.sku = sku
 
 
 class InvalidQuantity(InvalidInput):

@@ -8,6 +8,7 @@ answers 200 with the form, the rule's message beside its field, and nothing writ
 
 from __future__ import annotations
 
+import difflib
 from urllib.parse import quote, unquote, urlencode
 
 from django.contrib import messages
@@ -88,7 +89,7 @@ class CommandFormView(PermissionRequiredMixin, FormView):
         try:
             result = services.handle(self.command(form.cleaned_data))
         except domain.DomainError as error:
-            forms.show_refusal(error, form)
+            show_refusal(error, form)
             return self.form_invalid(form)
         message, url = self.success(result, form.cleaned_data)
         tell(self.request, result, message)
@@ -115,11 +116,24 @@ def readable(form: Form) -> dict:
     return {name: form.cleaned_data.get(name) for name in form.fields}
 
 
+def show_refusal(error: domain.DomainError, form: Form, lines=None) -> None:
+    """A refusal beside its field; an unknown SKU close to a known one (a typo) names it."""
+    known: list[str] | None = None
+    for refusal in domain.each_refusal(error):
+        if isinstance(refusal, domain.InvalidSku):
+            known = known if known is not None else [sku for sku, _ in known_skus()]
+            close = difflib.get_close_matches(refusal.sku, known, n=1, cutoff=0.8)
+            if close:
+                message = f"{refusal.message}. Did you mean {close[0]}?"
+                refusal = domain.InvalidInput(message, field=refusal.field)
+        forms.show_refusal(refusal, form, lines)
+
+
 def show_rules_refusals(command: commands.Command, form: Form, lines=None) -> None:
     """Beside a form's own errors, what the rules refuse of the fields it could read, so
     that every mistake shows at once (rule 11)."""
     for refusal in services.refusals(command):
-        forms.show_refusal(refusal, form, lines)
+        show_refusal(refusal, form, lines)
 
 
 def stock_url(sku: str) -> str:
@@ -292,7 +306,7 @@ class PlaceOrderView(PermissionRequiredMixin, View):
         try:
             result = services.place_order(command)
         except domain.DomainError as error:
-            forms.show_refusal(error, form, filled)
+            show_refusal(error, form, filled)
             return self.render_form(form, lines)
         messages.success(request, f"Order {result.reference} placed.")
         return redirect_after(request, result, order_url(result.reference))

@@ -1126,7 +1126,7 @@ def test_a_batch_for_an_unknown_sku_is_refused_unless_new_product_is_ticked(staf
     response = staff.post("/batches/new/", batch_form(ref="b2", sku="DESKLAMP"))
 
     assert_refused_form(response)
-    assert errors_beside(response, "sku") == ["Invalid sku DESKLAMP"]
+    assert errors_beside(response, "sku") == ["Invalid sku DESKLAMP. Did you mean DESK-LAMP?"]
     assert database_state() == before
 
 
