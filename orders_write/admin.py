@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
+from django.template.response import TemplateResponse
 
 from orders_write import commands, domain, services
 from orders_write.forms import show_refusal
@@ -170,6 +172,28 @@ def _run_for_each(modeladmin, request, command_for, objects, done: str) -> None:
         modeladmin.message_user(request, f"{succeeded} {done}.", messages.SUCCESS)
 
 
+def _confirm_release(
+    modeladmin, request, queryset: QuerySet, releases: QuerySet[Allocation], question: str
+) -> TemplateResponse | None:
+    """Unless this POST confirms it, a page that asks, listing the stock the action
+    releases (like the admin's own delete confirmation); None once confirmed."""
+    if request.POST.get("confirmed") == "yes":
+        return None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Are you sure?",
+        "question": question,
+        "opts": modeladmin.model._meta,
+        "queryset": queryset,
+        "action": request.POST.get("action"),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "releases": releases.order_by("line__order__reference", "line__product_id").values_list(
+            "line__order__reference", "line__product_id", "line__quantity", "batch__reference"
+        ),
+    }
+    return TemplateResponse(request, "admin/orders_write/confirm_release.html", context)
+
+
 @admin.register(Order)
 class OrderAdmin(CommandAdmin):
     form = ReadOnlyForm
@@ -194,8 +218,13 @@ class OrderAdmin(CommandAdmin):
             domain.SUBMITTED,
         )
 
-    @admin.action(description="Cancel the selected orders", permissions=["change"])
-    def cancel_orders(self, request, queryset: QuerySet[Order]) -> None:
+    @admin.action(description="Cancel the selected orders…", permissions=["change"])
+    def cancel_orders(self, request, queryset: QuerySet[Order]) -> TemplateResponse | None:
+        question = f"Cancel {queryset.count()} order(s)?"
+        releases = Allocation.objects.filter(line__order__in=queryset)
+        asking = _confirm_release(self, request, queryset, releases, question)
+        if asking:
+            return asking
         _run_for_each(
             self,
             request,
@@ -217,8 +246,12 @@ class AllocationAdmin(CommandAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # allocating is a command with its own page
 
-    @admin.action(description="Deallocate the selected lines", permissions=["delete_allocation"])
-    def deallocate(self, request, queryset: QuerySet[Allocation]) -> None:
+    @admin.action(description="Deallocate the selected lines…", permissions=["delete_allocation"])
+    def deallocate(self, request, queryset: QuerySet[Allocation]) -> TemplateResponse | None:
+        question = f"Deallocate {queryset.count()} line(s)?"
+        asking = _confirm_release(self, request, queryset, queryset, question)
+        if asking:
+            return asking
         _run_for_each(
             self,
             request,

@@ -54,11 +54,13 @@ def changelist_rows(response) -> list[str]:
     return []
 
 
-def action(client, path: str, name: str, *selected) -> object:
-    """Run an admin action on the selected primary keys; the page it answers with."""
-    response = client.post(
-        path, {"action": name, "_selected_action": [str(pk) for pk in selected]}, follow=True
-    )
+def action(client, path: str, name: str, *selected, confirmed: bool = False) -> object:
+    """Run an admin action on the selected primary keys (``confirmed``: answering yes to
+    its confirmation page); the page it answers with."""
+    data = {"action": name, "_selected_action": [str(pk) for pk in selected]}
+    if confirmed:
+        data["confirmed"] = "yes"
+    response = client.post(path, data, follow=True)
     assert response.status_code == 200
     return response
 
@@ -248,12 +250,39 @@ def test_cancelling_orders_from_the_list_releases_their_stock(admin_client):
     services.handle(commands.SubmitOrder("o1"))
     order = Order.objects.get(reference="o1")
 
-    page = action(admin_client, "/admin/orders_write/order/", "cancel_orders", order.pk)
+    page = action(
+        admin_client, "/admin/orders_write/order/", "cancel_orders", order.pk, confirmed=True
+    )
 
     assert Order.objects.get(reference="o1").status == "cancelled"
     assert allocation_of("o1", "LAMP") is None
     assert event_names()[-2:] == ["OrderCancelled", "Deallocated"]
     assert ("success", "1 cancelled.") in admin_messages(page)
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "question"),
+    [
+        ("/admin/orders_write/order/", "cancel_orders", "Cancel 1 order(s)?"),
+        ("/admin/orders_write/allocation/", "deallocate", "Deallocate 1 line(s)?"),
+    ],
+)
+def test_actions_that_release_stock_ask_first_and_say_what_they_release(
+    admin_client, path, name, question
+):
+    add_batch("b1", "LAMP", 10)
+    place("o1", ("LAMP", 2))
+    services.handle(commands.SubmitOrder("o1"))
+    selected = Order.objects.get().pk if name == "cancel_orders" else Allocation.objects.get().pk
+    before = database_state()
+
+    page = action(admin_client, path, name, selected)
+
+    assert database_state() == before
+    shown = text(dom(page))
+    assert f"{question} This cannot be undone." in shown
+    assert "o1 LAMP 2 b1" in shown
+    assert 'name="confirmed" value="yes"' in page.content.decode()
 
 
 def test_cancelling_a_cancelled_order_from_the_list_is_refused(admin_client):
@@ -262,7 +291,9 @@ def test_cancelling_a_cancelled_order_from_the_list_is_refused(admin_client):
     order = Order.objects.get(reference="o1")
     before = database_state()
 
-    page = action(admin_client, "/admin/orders_write/order/", "cancel_orders", order.pk)
+    page = action(
+        admin_client, "/admin/orders_write/order/", "cancel_orders", order.pk, confirmed=True
+    )
 
     assert admin_messages(page) == [("error", "Refused for o1: Order o1 is cancelled")]
     assert database_state() == before
@@ -303,7 +334,9 @@ def test_deallocating_from_the_list_goes_through_the_service(admin_client):
     version_before = version("LAMP")
     allocation = Allocation.objects.get()
 
-    page = action(admin_client, "/admin/orders_write/allocation/", "deallocate", allocation.pk)
+    page = action(
+        admin_client, "/admin/orders_write/allocation/", "deallocate", allocation.pk, confirmed=True
+    )
 
     assert not Allocation.objects.exists()
     assert OrderLine.objects.filter(order__reference="o1").exists()
