@@ -145,6 +145,47 @@ class BatchAvailability(ReadModel):
         return self.batchref
 
 
+class DailyUnits(ReadModel):
+    """Units of one SKU ordered and allocated on one day (UTC), for the dashboard."""
+
+    pk = models.CompositePrimaryKey("sku", "day")
+    sku = models.CharField("SKU", max_length=255)
+    day = models.DateField()
+    ordered = models.BigIntegerField(
+        help_text="Units in the lines of the orders placed that day, cancelled ones too."
+    )
+    allocated = models.BigIntegerField(
+        help_text="Units of the lines allocated that day that still hold their stock."
+    )
+
+    class Meta(ReadModel.Meta):
+        db_table = "daily_units"
+        ordering = ["day", "sku"]
+        verbose_name = "units per day"
+        verbose_name_plural = "units per day"
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.sku}"
+
+
+class WaitingLine(ReadModel):
+    """A line of a submitted order that found no stock yet: it waits for a batch."""
+
+    line_id = models.BigIntegerField(primary_key=True)
+    order_id = models.BigIntegerField()
+    orderid = models.CharField("order", max_length=255)
+    sku = models.CharField("SKU", max_length=255)
+    qty = models.IntegerField("quantity")
+
+    class Meta(ReadModel.Meta):
+        db_table = "waiting_lines"
+        ordering = ["orderid", "sku"]
+        verbose_name = "waiting line"
+
+    def __str__(self) -> str:
+        return f"{self.orderid}: {self.qty} x {self.sku}"
+
+
 class RefreshState(models.Model):
     """How fresh one refresh unit (today: one materialized view) is, shared by all processes."""
 

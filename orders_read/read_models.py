@@ -351,6 +351,73 @@ LEFT JOIN orders_write_batch batch ON batch.sku = product.sku""",
     events=frozenset(_BATCH_EVENTS | _ALLOCATION_EVENTS | {"ProductCreated"}),
 )
 
+# Dashboard read models. Days are UTC dates of absolute timestamps, never relative to
+# today: a row then stays true as days pass without writes, and a page picks the last
+# 30 days when it reads. Units ordered count every line of the orders placed that day,
+# whatever became of them since (cancelled too): what was asked for, that day.
+# Units allocated count the lines allocated that day that still hold their stock.
+DAILY_UNITS = ReadModel(
+    name="daily_units",
+    select="""SELECT activity.sku,
+       activity.day,
+       sum(activity.ordered)::bigint AS ordered,
+       sum(activity.allocated)::bigint AS allocated
+FROM (
+    SELECT line.sku, (o.created_at AT TIME ZONE 'UTC')::date AS day,
+           line.quantity AS ordered, 0 AS allocated
+    FROM orders_write_orderline line
+    JOIN orders_write_order o ON o.id = line.order_id
+    UNION ALL
+    SELECT line.sku, (allocation.allocated_at AT TIME ZONE 'UTC')::date,
+           0, line.quantity
+    FROM orders_write_allocation allocation
+    JOIN orders_write_orderline line ON line.id = allocation.line_id
+) activity""",
+    group_by="GROUP BY activity.sku, activity.day",
+    columns=("sku", "day", "ordered", "allocated"),
+    follows=SKUS,
+    key="sku",
+    key_expression="activity.sku",
+    row_id="day",
+    indexes=(
+        Index("sku_day", "sku, day", unique=True),
+        Index("day", "day, sku"),
+    ),
+    events=frozenset(_ALLOCATION_EVENTS | {"OrderPlaced"}),
+)
+
+# Lines waiting for stock: unallocated lines of submitted orders (what back-orders fill
+# when stock arrives). Keyed by order: submitting and cancelling write only the order's
+# row, which marks the order dirty, not its SKUs.
+WAITING_LINES = ReadModel(
+    name="waiting_lines",
+    select="""SELECT waiting.*
+FROM (
+    SELECT line.id AS line_id,
+           line.order_id,
+           o.reference AS orderid,
+           line.sku,
+           line.quantity AS qty
+    FROM orders_write_orderline line
+    JOIN orders_write_order o ON o.id = line.order_id
+    WHERE o.status = 'submitted'
+      AND NOT EXISTS (SELECT 1 FROM orders_write_allocation allocation
+                      WHERE allocation.line_id = line.id)
+) waiting""",
+    group_by="",
+    columns=("line_id", "order_id", "orderid", "sku", "qty"),
+    follows=ORDERS,
+    key="order_id",
+    key_expression="waiting.order_id",
+    row_id="line_id",
+    indexes=(
+        Index("line_id", "line_id", unique=True),
+        Index("order_id", "order_id"),
+        Index("sku", "sku"),
+    ),
+    events=frozenset(_ORDER_EVENTS | _ALLOCATION_EVENTS | {"OutOfStock"}),
+)
+
 READ_MODELS: dict[str, ReadModel] = {
     model.name: model
     for model in (
@@ -359,6 +426,8 @@ READ_MODELS: dict[str, ReadModel] = {
         ORDER_LINES_VIEW,
         BATCH_AVAILABILITY,
         PRODUCT_AVAILABILITY,
+        DAILY_UNITS,
+        WAITING_LINES,
     )
 }
 
