@@ -192,7 +192,6 @@ class _OrderWriter:
         self.count = count
         self.stock = stock
         self.now = now
-        self.allocated_at = f"\t{now.isoformat()}\n"
         # Spread over the last year, newest last, as if placed one after another.
         self.spacing = datetime.timedelta(seconds=31_536_000 / max(count, 1))
         self.customers = [f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES]
@@ -220,7 +219,7 @@ class _OrderWriter:
         customers, customer_count = self.customers, len(self.customers)
         addresses, address_count = self.addresses, len(self.addresses)
         line_ends, skus, sku_count = self.line_ends, self.skus, len(self.skus)
-        allocate, allocated_at = self.stock.allocate, self.allocated_at
+        allocate = self.stock.allocate
         created_at = self.now - self.spacing * (self.count - numbers.start)
         spacing = self.spacing
         orders: list[str] = []
@@ -235,13 +234,16 @@ class _OrderWriter:
                 else (domain.PENDING if fate < 0.9 else domain.CANCELLED)
             )
             order_key = f"\t{order_id}"
+            placed_at = created_at.isoformat()
             orders.append(
                 f"{order_id}\t{ORDER_PREFIX}{number:07d}"
                 f"\t{customers[int(random_fraction() * customer_count)]}"
                 f"\t{addresses[int(random_fraction() * address_count)]}"
-                f"\t{status}\t{created_at.isoformat()}"
-                f"\t{created_at.isoformat() if submitted else NULL}\n"
+                f"\t{status}\t{placed_at}"
+                f"\t{placed_at if submitted else NULL}\n"
             )
+            # Submitted when placed, and allocated then: the dashboard's days look real.
+            allocated_at = f"\t{placed_at}\n"
             chosen: list[int] = []  # distinct SKUs, like random.sample
             while len(chosen) < line_count:
                 index = int(random_fraction() * sku_count)
