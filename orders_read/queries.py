@@ -8,22 +8,26 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from django.db.models import F, QuerySet
-from django.db.models.functions import Now
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce, Now
+from django.utils import timezone
 
 from config.http.prepared import Statement
 from orders_read import read_models, watcher
-from orders_read.filters import OrderFilter, ProductFilter
+from orders_read.filters import OrderFilter, ProductFilter, StockFilter
 from orders_read.freshness import Freshness, parse_token, units_behind, wait_for
 from orders_read.models import (
     AllocationRow,
     BaseState,
     BatchAvailability,
+    DailyUnits,
     OrderLineRow,
     OrderSummary,
     ProductAvailability,
     RefreshState,
+    WaitingLine,
     WatcherState,
 )
 from orders_read.read_models import READ_MODELS
@@ -130,6 +134,11 @@ def products(*, filters: Mapping[str, object] | None = None) -> QuerySet[Product
     return _filtered(ProductFilter, filters, ProductAvailability.objects.order_by("sku"))
 
 
+def stock_products(*, filters: Mapping[str, object] | None = None) -> QuerySet[ProductAvailability]:
+    """The stock page's products: ``products`` with its search (SKU or name) too."""
+    return _filtered(StockFilter, filters, ProductAvailability.objects.order_by("sku"))
+
+
 def product(sku: str) -> ProductAvailability | None:
     return ProductAvailability.objects.filter(sku=sku).first()
 
@@ -198,6 +207,163 @@ def read_model_states(
     return rows
 
 
+# --- the dashboard -------------------------------------------------------------------
+
+DASHBOARD_DAYS = 30  # the days the dashboard shows, today (UTC) the last
+RECENT_DAYS = 7  # a product runs low with less available than was ordered in these
+TOP_PRODUCTS = 10
+LISTED = 20  # products listed as out of stock or running low, the rest counted
+
+
+@dataclass(frozen=True)
+class DayUnits:
+    day: datetime.date
+    ordered: int
+    allocated: int
+
+
+@dataclass(frozen=True)
+class ProductUnits:
+    sku: str
+    name: str
+    ordered: int
+    allocated: int
+
+
+@dataclass(frozen=True)
+class StockAlert:
+    """A product out of stock or running low, with what is asked of it."""
+
+    sku: str
+    name: str
+    available: int
+    available_now: int
+    next_eta: datetime.date | None
+    ordered_recently: int
+    waiting_units: int
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    days: list[DayUnits]
+    top_products: list[ProductUnits]
+    out_of_stock: list[StockAlert]
+    out_of_stock_count: int
+    running_low: list[StockAlert]
+    running_low_count: int
+    waiting_orders: int
+    waiting_lines: int
+    waiting_units: int
+    waiting_by_product: list[tuple[str, int, int]]  # (sku, lines, units), most units first
+
+    @property
+    def first_day(self) -> datetime.date:
+        return self.days[0].day
+
+    @property
+    def last_day(self) -> datetime.date:
+        return self.days[-1].day
+
+
+def utc_today() -> datetime.date:
+    """Today in UTC: the read models' days are UTC dates."""
+    return timezone.now().astimezone(datetime.UTC).date()
+
+
+def _units_since(first_day: datetime.date, column: str) -> Subquery:
+    """The units (``column`` of DailyUnits) of the outer product's SKU since ``first_day``."""
+    return Subquery(
+        DailyUnits.objects.filter(sku=OuterRef("sku"), day__gte=first_day)
+        .order_by()
+        .values("sku")
+        .annotate(total=Sum(column))
+        .values("total")
+    )
+
+
+def dashboard(*, today: datetime.date | None = None) -> Dashboard:
+    """What the managers' dashboard shows, from the read models, in five queries whatever
+    the number of orders and products: the last DASHBOARD_DAYS days' units ordered and
+    allocated, the top products by units ordered then, products out of stock (nothing
+    available, in the warehouse or on its way) or running low (less available than was
+    ordered in the last RECENT_DAYS days), and what waits for stock."""
+    last_day = today or utc_today()
+    first_day = last_day - datetime.timedelta(days=DASHBOARD_DAYS - 1)
+    in_window = DailyUnits.objects.filter(day__gte=first_day, day__lte=last_day).order_by()
+
+    per_day = {
+        row["day"]: row
+        for row in in_window.values("day").annotate(
+            ordered_units=Sum("ordered"), allocated_units=Sum("allocated")
+        )
+    }
+    days = []
+    for offset in range(DASHBOARD_DAYS):
+        day = first_day + datetime.timedelta(days=offset)
+        row = per_day.get(day, {})
+        days.append(DayUnits(day, row.get("ordered_units", 0), row.get("allocated_units", 0)))
+
+    product_name = Subquery(
+        ProductAvailability.objects.filter(sku=OuterRef("sku")).order_by().values("name")[:1]
+    )
+    top_products = [
+        ProductUnits(
+            row["sku"], row["name"] or row["sku"], row["ordered_units"], row["allocated_units"]
+        )
+        for row in in_window.values("sku")
+        .annotate(ordered_units=Sum("ordered"), allocated_units=Sum("allocated"), name=product_name)
+        .filter(ordered_units__gt=0)
+        .order_by("-ordered_units", "sku")[:TOP_PRODUCTS]
+    ]
+
+    recent_first_day = last_day - datetime.timedelta(days=RECENT_DAYS - 1)
+    waiting_units_of_sku = Subquery(
+        WaitingLine.objects.filter(sku=OuterRef("sku"))
+        .order_by()
+        .values("sku")
+        .annotate(total=Sum("qty"))
+        .values("total")
+    )
+    alerts = [
+        StockAlert(**row)
+        for row in ProductAvailability.objects.annotate(
+            ordered_recently=Coalesce(_units_since(recent_first_day, "ordered"), 0),
+            waiting_units=Coalesce(waiting_units_of_sku, 0),
+        )
+        .filter(Q(available__lte=0) | Q(available__lt=F("ordered_recently")))
+        .order_by("available", "sku")
+        .values(*StockAlert.__dataclass_fields__)
+    ]
+    out_of_stock = [alert for alert in alerts if alert.available <= 0]
+    running_low = [alert for alert in alerts if alert.available > 0]
+    running_low.sort(key=lambda alert: (alert.available / alert.ordered_recently, alert.sku))
+
+    waiting = WaitingLine.objects.order_by().aggregate(
+        orders=Count("order_id", distinct=True),
+        lines=Count("line_id"),
+        units=Coalesce(Sum("qty"), 0),
+    )
+    waiting_by_product = list(
+        WaitingLine.objects.order_by()
+        .values("sku")
+        .annotate(lines=Count("line_id"), units=Sum("qty"))
+        .order_by("-units", "sku")
+        .values_list("sku", "lines", "units")[:TOP_PRODUCTS]
+    )
+    return Dashboard(
+        days=days,
+        top_products=top_products,
+        out_of_stock=out_of_stock[:LISTED],
+        out_of_stock_count=len(out_of_stock),
+        running_low=running_low[:LISTED],
+        running_low_count=len(running_low),
+        waiting_orders=waiting["orders"],
+        waiting_lines=waiting["lines"],
+        waiting_units=waiting["units"],
+        waiting_by_product=waiting_by_product,
+    )
+
+
 VIEWS: dict[str, Sequence[str]] = {
     "allocations_for": ("allocations_view",),
     "orders": ("order_summary", "order_lines_view", "batch_availability"),
@@ -205,6 +371,9 @@ VIEWS: dict[str, Sequence[str]] = {
     "products": ("product_availability",),
     "product": ("product_availability",),
     "stock": ("product_availability", "batch_availability"),
+    "orders_export": ("order_summary",),
+    "stock_export": ("product_availability",),
+    "dashboard": ("daily_units", "waiting_lines", "product_availability"),
     "read_models": tuple(sorted(READ_MODELS)),
 }
 
