@@ -62,14 +62,17 @@ def test_a_write_refreshes_only_the_rows_of_what_it_wrote(many_orders):
     allocate("o7", "RUG")
 
     after = states()
-    # The delta holds o7's rows (its three lines, its one new allocation, its summary)
-    # and the rug batch and product: not the 120 orders' 240 lines.
+    # The delta holds o7's rows (its three lines, its one new allocation, its summary,
+    # a row saying it has no waiting line) and the rug batch, product and day: not the
+    # 120 orders' 240 lines.
     assert {unit: state.delta_row_count for unit, state in after.items()} == {
         "allocations_view": 3,
         "order_summary": 1,
         "order_lines_view": 3,
         "batch_availability": 1,
         "product_availability": 1,
+        "daily_units": 1,
+        "waiting_lines": 1,
     }
     # ... while the state still counts every row readers see.
     assert {unit: state.row_count for unit, state in after.items()} == {
@@ -78,6 +81,8 @@ def test_a_write_refreshes_only_the_rows_of_what_it_wrote(many_orders):
         "order_lines_view": 2 * ORDERS + 1,
         "batch_availability": 3,
         "product_availability": 3,
+        "daily_units": 3,  # each SKU's one day: today
+        "waiting_lines": 0,
     }
 
 
