@@ -71,8 +71,9 @@ def nice_ceiling(value: float) -> int:
     return int(10 * power)  # pragma: no cover (the loop always returns)
 
 
-def _ticks(maximum: int, count: int = 4) -> list[int]:
-    step = max(1, maximum // count)
+def _ticks(maximum: int) -> list[int]:
+    """Gridlines at round steps up to a ``nice_ceiling`` maximum, three to six of them."""
+    step = nice_ceiling(maximum / 5)
     return list(range(0, maximum + 1, step))
 
 
@@ -93,7 +94,8 @@ def grouped_columns(
     Every ``label_every``-th category is written under the axis, counting back from the
     last one.
     """
-    left, right, top, bottom = 48.0, WIDTH - 8.0, 12.0, height - 28.0
+    # Room on the right for the last category's label, centred under its group.
+    left, right, top, bottom = 48.0, WIDTH - 24.0, 12.0, height - 28.0
     maximum = nice_ceiling(max((max(values, default=0) for _, values in series), default=0))
     slot = (right - left) / max(len(categories), 1)
     bar_width = slot * 0.8 / max(len(series), 1)
