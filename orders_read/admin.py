@@ -14,6 +14,7 @@ from orders_read.models import (
     OrderSummary,
     ProductAvailability,
     RefreshState,
+    WaitingLine,
     WatcherState,
 )
 from orders_read.read_models import READ_MODELS
@@ -96,6 +97,14 @@ class BatchAvailabilityAdmin(ReadModelAdmin):
     list_display = ["batchref", "sku", "eta", "purchased", "allocated", "available"]
     list_filter = [("eta", admin.EmptyFieldListFilter)]
     search_fields = ["batchref", "sku"]
+
+
+@admin.register(WaitingLine)
+class WaitingLineAdmin(ReadModelAdmin):
+    # daily_units has a composite key, which Django's admin does not list yet (5.2):
+    # the dashboard shows it, and check_read_models checks it.
+    list_display = ["orderid", "sku", "qty"]
+    search_fields = ["orderid", "sku"]
 
 
 @admin.register(RefreshState)

@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from orders_read import exports, queries, refresh
+from orders_read.models import WaitingLine
 from orders_read.read_models import READ_MODELS
 from orders_write import commands, services
 from orders_write.models import Event
@@ -183,6 +184,20 @@ def test_the_dashboard_needs_the_viewers_permissions(role, status):
 def test_the_navigation_links_the_dashboard_for_viewers_only():
     assert links(browser_for("viewer").get("/orders/")).get("Dashboard") == "/dashboard/"
     assert "Dashboard" not in links(browser_for("clerk").get("/orders/new/"))
+
+
+def test_the_admin_lists_waiting_lines_read_only(admin_client):
+    add_batch("lamps", "LAMP", 1)
+    place("o1", ("LAMP", 2))
+    submit("o1")
+
+    listing = admin_client.get("/admin/orders_read/waitingline/", {"q": "LAMP"})
+    delete = admin_client.post("/admin/orders_read/waitingline/", {"action": "delete_selected"})
+
+    assert listing.status_code == 200
+    assert "o1" in text(dom(listing))
+    assert delete.status_code in (200, 302, 403)
+    assert WaitingLine.objects.count() == 1
 
 
 # --- CSV exports -------------------------------------------------------------------
