@@ -10,6 +10,7 @@ from orders_read.models import (
     AllocationRow,
     BaseState,
     BatchAvailability,
+    LineDay,
     OrderLineRow,
     OrderSummary,
     ProductAvailability,
@@ -99,10 +100,16 @@ class BatchAvailabilityAdmin(ReadModelAdmin):
     search_fields = ["batchref", "sku"]
 
 
+@admin.register(LineDay)
+class LineDayAdmin(ReadModelAdmin):
+    list_display = ["line_id", "sku", "qty", "ordered_on", "allocated_on"]
+    list_filter = [("allocated_on", admin.EmptyFieldListFilter)]
+    search_fields = ["sku"]
+    date_hierarchy = "ordered_on"
+
+
 @admin.register(WaitingLine)
 class WaitingLineAdmin(ReadModelAdmin):
-    # daily_units has a composite key, which Django's admin does not list yet (5.2):
-    # the dashboard shows it, and check_read_models checks it.
     list_display = ["orderid", "sku", "qty"]
     search_fields = ["orderid", "sku"]
 

@@ -145,27 +145,26 @@ class BatchAvailability(ReadModel):
         return self.batchref
 
 
-class DailyUnits(ReadModel):
-    """Units of one SKU ordered and allocated on one day (UTC), for the dashboard."""
+class LineDay(ReadModel):
+    """An order line with the days (UTC) it was ordered and allocated, for the dashboard."""
 
-    pk = models.CompositePrimaryKey("sku", "day")
+    line_id = models.BigIntegerField(primary_key=True)
+    order_id = models.BigIntegerField()
     sku = models.CharField("SKU", max_length=255)
-    day = models.DateField()
-    ordered = models.BigIntegerField(
-        help_text="Units in the lines of the orders placed that day, cancelled ones too."
-    )
-    allocated = models.BigIntegerField(
-        help_text="Units of the lines allocated that day that still hold their stock."
+    qty = models.IntegerField("quantity")
+    ordered_on = models.DateField(help_text="The day its order was placed.")
+    allocated_on = models.DateField(
+        null=True, help_text="The day it was allocated, while it holds its stock."
     )
 
     class Meta(ReadModel.Meta):
-        db_table = "daily_units"
-        ordering = ["day", "sku"]
-        verbose_name = "units per day"
-        verbose_name_plural = "units per day"
+        db_table = "line_days"
+        ordering = ["-ordered_on", "line_id"]
+        verbose_name = "order line by day"
+        verbose_name_plural = "order lines by day"
 
     def __str__(self) -> str:
-        return f"{self.day} {self.sku}"
+        return f"{self.ordered_on} {self.qty} x {self.sku}"
 
 
 class WaitingLine(ReadModel):

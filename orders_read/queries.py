@@ -10,7 +10,7 @@ import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
@@ -22,7 +22,7 @@ from orders_read.models import (
     AllocationRow,
     BaseState,
     BatchAvailability,
-    DailyUnits,
+    LineDay,
     OrderLineRow,
     OrderSummary,
     ProductAvailability,
@@ -270,85 +270,96 @@ def utc_today() -> datetime.date:
     return timezone.now().astimezone(datetime.UTC).date()
 
 
-def _units_since(first_day: datetime.date, column: str) -> Subquery:
-    """The units (``column`` of DailyUnits) of the outer product's SKU since ``first_day``."""
-    return Subquery(
-        DailyUnits.objects.filter(sku=OuterRef("sku"), day__gte=first_day)
-        .order_by()
-        .values("sku")
-        .annotate(total=Sum(column))
-        .values("total")
-    )
-
-
 def dashboard(*, today: datetime.date | None = None) -> Dashboard:
-    """What the managers' dashboard shows, from the read models, in five queries whatever
-    the number of orders and products: the last DASHBOARD_DAYS days' units ordered and
-    allocated, the top products by units ordered then, products out of stock (nothing
-    available, in the warehouse or on its way) or running low (less available than was
-    ordered in the last RECENT_DAYS days), and what waits for stock."""
+    """What the managers' dashboard shows, from the read models, in six queries
+    whatever the number of orders and products: the last DASHBOARD_DAYS days' units
+    ordered and allocated, the top products by units ordered then, products out of stock
+    (nothing available, in the warehouse or on its way) or running low (less available
+    than was ordered in the last RECENT_DAYS days), and what waits for stock."""
     last_day = today or utc_today()
     first_day = last_day - datetime.timedelta(days=DASHBOARD_DAYS - 1)
-    in_window = DailyUnits.objects.filter(day__gte=first_day, day__lte=last_day).order_by()
+    line_days = LineDay.objects.order_by()
+    recent_first_day = last_day - datetime.timedelta(days=RECENT_DAYS - 1)
 
-    per_day = {
-        row["day"]: row
-        for row in in_window.values("day").annotate(
-            ordered_units=Sum("ordered"), allocated_units=Sum("allocated")
+    # One pass over the month's lines, grouped in the order of the index that holds them
+    # (day, then SKU): no sort of ~0.2 M rows at a million orders a year (55 ms, where
+    # grouping them by SKU alone sorted them on disk: 430-880 ms). Python adds up the
+    # ~30 x products groups by day and by SKU.
+    ordered: dict[datetime.date, int] = {}
+    by_sku: dict[str, list[int]] = {}  # ordered, of which allocated
+    ordered_recently: dict[str, int] = {}
+    for day, sku, units, allocated_units in (
+        line_days.filter(ordered_on__range=(first_day, last_day))
+        .values("ordered_on", "sku")
+        .annotate(
+            units=Sum("qty"),
+            allocated_units=Coalesce(Sum("qty", filter=Q(allocated_on__isnull=False)), 0),
         )
-    }
+        .order_by("ordered_on", "sku")
+        .values_list("ordered_on", "sku", "units", "allocated_units")
+    ):
+        ordered[day] = ordered.get(day, 0) + units
+        totals = by_sku.setdefault(sku, [0, 0])
+        totals[0] += units
+        totals[1] += allocated_units
+        if day >= recent_first_day:
+            ordered_recently[sku] = ordered_recently.get(sku, 0) + units
+    allocated = dict(
+        line_days.filter(allocated_on__range=(first_day, last_day))
+        .values("allocated_on")
+        .annotate(units=Sum("qty"))
+        .order_by("allocated_on")
+        .values_list("allocated_on", "units")
+    )
     days = []
     for offset in range(DASHBOARD_DAYS):
         day = first_day + datetime.timedelta(days=offset)
-        row = per_day.get(day, {})
-        days.append(DayUnits(day, row.get("ordered_units", 0), row.get("allocated_units", 0)))
+        days.append(DayUnits(day, ordered.get(day, 0), allocated.get(day, 0)))
 
-    product_name = Subquery(
-        ProductAvailability.objects.filter(sku=OuterRef("sku")).order_by().values("name")[:1]
+    top = sorted(by_sku.items(), key=lambda item: (-item[1][0], item[0]))[:TOP_PRODUCTS]
+    names = dict(
+        ProductAvailability.objects.filter(sku__in=[sku for sku, _ in top]).values_list(
+            "sku", "name"
+        )
     )
     top_products = [
-        ProductUnits(
-            row["sku"], row["name"] or row["sku"], row["ordered_units"], row["allocated_units"]
-        )
-        for row in in_window.values("sku")
-        .annotate(ordered_units=Sum("ordered"), allocated_units=Sum("allocated"), name=product_name)
-        .filter(ordered_units__gt=0)
-        .order_by("-ordered_units", "sku")[:TOP_PRODUCTS]
+        ProductUnits(sku, names.get(sku, sku), units, allocated_units)
+        for sku, (units, allocated_units) in top
     ]
 
-    recent_first_day = last_day - datetime.timedelta(days=RECENT_DAYS - 1)
-    waiting_units_of_sku = Subquery(
-        WaitingLine.objects.filter(sku=OuterRef("sku"))
-        .order_by()
+    # Every SKU's waiting lines at once, in the order of the index that holds them: one
+    # pass, where a subquery per product would read them again for each.
+    waiting_by_sku = {
+        sku: (lines, units)
+        for sku, lines, units in WaitingLine.objects.order_by()
         .values("sku")
-        .annotate(total=Sum("qty"))
-        .values("total")
-    )
+        .annotate(lines=Count("qty"), units=Sum("qty"))
+        .order_by("sku")
+        .values_list("sku", "lines", "units")
+    }
+    most_ordered = max(ordered_recently.values(), default=0)
     alerts = [
-        StockAlert(**row)
-        for row in ProductAvailability.objects.annotate(
-            ordered_recently=Coalesce(_units_since(recent_first_day, "ordered"), 0),
-            waiting_units=Coalesce(waiting_units_of_sku, 0),
+        StockAlert(
+            **row,
+            ordered_recently=ordered_recently.get(row["sku"], 0),
+            waiting_units=waiting_by_sku.get(row["sku"], (0, 0))[1],
         )
-        .filter(Q(available__lte=0) | Q(available__lt=F("ordered_recently")))
+        for row in ProductAvailability.objects.filter(
+            Q(available__lte=0) | Q(available__lt=most_ordered)
+        )
         .order_by("available", "sku")
-        .values(*StockAlert.__dataclass_fields__)
+        .values("sku", "name", "available", "available_now", "next_eta")
     ]
     out_of_stock = [alert for alert in alerts if alert.available <= 0]
-    running_low = [alert for alert in alerts if alert.available > 0]
+    running_low = [alert for alert in alerts if 0 < alert.available < alert.ordered_recently]
     running_low.sort(key=lambda alert: (alert.available / alert.ordered_recently, alert.sku))
 
-    waiting = WaitingLine.objects.order_by().aggregate(
-        orders=Count("order_id", distinct=True),
-        lines=Count("line_id"),
-        units=Coalesce(Sum("qty"), 0),
-    )
-    waiting_by_product = list(
-        WaitingLine.objects.order_by()
-        .values("sku")
-        .annotate(lines=Count("line_id"), units=Sum("qty"))
-        .order_by("-units", "sku")
-        .values_list("sku", "lines", "units")[:TOP_PRODUCTS]
+    waiting_orders = WaitingLine.objects.order_by().aggregate(
+        orders=Count("order_id", distinct=True)
+    )["orders"]
+    waiting_by_product = sorted(
+        ((sku, lines, units) for sku, (lines, units) in waiting_by_sku.items()),
+        key=lambda row: (-row[2], row[0]),
     )
     return Dashboard(
         days=days,
@@ -357,10 +368,10 @@ def dashboard(*, today: datetime.date | None = None) -> Dashboard:
         out_of_stock_count=len(out_of_stock),
         running_low=running_low[:LISTED],
         running_low_count=len(running_low),
-        waiting_orders=waiting["orders"],
-        waiting_lines=waiting["lines"],
-        waiting_units=waiting["units"],
-        waiting_by_product=waiting_by_product,
+        waiting_orders=waiting_orders,
+        waiting_lines=sum(lines for _, lines, _ in waiting_by_product),
+        waiting_units=sum(units for _, _, units in waiting_by_product),
+        waiting_by_product=waiting_by_product[:TOP_PRODUCTS],
     )
 
 
@@ -373,7 +384,7 @@ VIEWS: dict[str, Sequence[str]] = {
     "stock": ("product_availability", "batch_availability"),
     "orders_export": ("order_summary",),
     "stock_export": ("product_availability",),
-    "dashboard": ("daily_units", "waiting_lines", "product_availability"),
+    "dashboard": ("line_days", "waiting_lines", "product_availability"),
     "read_models": tuple(sorted(READ_MODELS)),
 }
 

@@ -179,7 +179,7 @@ def stock_csv(request: HttpRequest) -> HttpResponse:
 
 @permission_required(
     [
-        "orders_read.view_dailyunits",
+        "orders_read.view_lineday",
         "orders_read.view_waitingline",
         "orders_read.view_productavailability",
     ],

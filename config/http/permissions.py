@@ -34,7 +34,7 @@ VIEWERS = [
         "orderlinerow",
         "productavailability",
         "batchavailability",
-        "dailyunits",
+        "lineday",
         "waitingline",
         "refreshstate",
     )

@@ -1,43 +1,43 @@
 """The dashboard's read models, created from their definitions in
-``orders_read.read_models`` (units per SKU per day, lines waiting for stock), and the
-viewers' permission to see them."""
+``orders_read.read_models`` (order lines by the days they were ordered and allocated,
+lines waiting for stock), and the viewers' permission to see them."""
 
 from django.db import migrations, models
 
 from config.http.permissions import create_groups
-from orders_read.read_models import DAILY_UNITS, WAITING_LINES
+from orders_read.read_models import LINE_DAYS, WAITING_LINES
 
-MODELS = (DAILY_UNITS, WAITING_LINES)
+MODELS = (LINE_DAYS, WAITING_LINES)
 # Dropped first: an older migration that creates every read model made them already.
 CREATE = "".join(model.drop_sql() + model.create_sql() for model in MODELS)
 DROP = "".join(model.drop_sql() for model in MODELS) + (
-    "DELETE FROM read_model_state WHERE unit IN ('daily_units', 'waiting_lines');\n"
-    "DELETE FROM read_model_base_state WHERE unit IN ('daily_units', 'waiting_lines');\n"
+    "DELETE FROM read_model_state WHERE unit IN ('line_days', 'waiting_lines');\n"
+    "DELETE FROM read_model_base_state WHERE unit IN ('line_days', 'waiting_lines');\n"
 )
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orders_read', '0020_deltas_kept_key_by_key'),
-        ('orders_write', '0001_initial'),
+        ("orders_read", "0020_deltas_kept_key_by_key"),
+        ("orders_write", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DailyUnits',
+            name='LineDay',
             fields=[
-                ('pk', models.CompositePrimaryKey('sku', 'day', blank=True, editable=False, primary_key=True, serialize=False)),
+                ('line_id', models.BigIntegerField(primary_key=True, serialize=False)),
+                ('order_id', models.BigIntegerField()),
                 ('sku', models.CharField(max_length=255, verbose_name='SKU')),
-                ('day', models.DateField()),
-                ('ordered', models.BigIntegerField(help_text='Units in the lines of the orders placed that day, cancelled ones too.')),
-                ('allocated', models.BigIntegerField(help_text='Units of the lines allocated that day that still hold their stock.')),
+                ('qty', models.IntegerField(verbose_name='quantity')),
+                ('ordered_on', models.DateField(help_text='The day its order was placed.')),
+                ('allocated_on', models.DateField(help_text='The day it was allocated, while it holds its stock.', null=True)),
             ],
             options={
-                'verbose_name': 'units per day',
-                'verbose_name_plural': 'units per day',
-                'db_table': 'daily_units',
-                'ordering': ['day', 'sku'],
+                'verbose_name': 'order line by day',
+                'verbose_name_plural': 'order lines by day',
+                'db_table': 'line_days',
+                'ordering': ['-ordered_on', 'line_id'],
                 'abstract': False,
                 'managed': False,
             },

@@ -167,7 +167,7 @@ def test_the_dashboard_shows_a_write_at_once_with_its_token(staff, settings):
 
 def test_the_dashboard_reads_only_its_read_models():
     assert set(queries.VIEWS["dashboard"]) == {
-        "daily_units",
+        "line_days",
         "waiting_lines",
         "product_availability",
     }

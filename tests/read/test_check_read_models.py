@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 VIEWS = sorted(READ_MODELS)
 KNOWN = (
-    "allocations_view, batch_availability, daily_units, order_lines_view, order_summary,"
+    "allocations_view, batch_availability, line_days, order_lines_view, order_summary,"
     " product_availability, waiting_lines"
 )
 
