@@ -400,11 +400,11 @@ def test_the_stock_pages_columns_say_what_they_count(staff):
         "SKU",
         "Product",
         "Price",
-        "Purchased (all batches)",
+        "Purchased all batches",
         "Allocated to orders",
-        "Available (warehouse and on its way)",
-        "Available now (in warehouse)",
-        "Next ETA with stock",
+        "Available warehouse and on its way",
+        "Available now in the warehouse",
+        "Next ETA with stock left",
     ]
 
 
