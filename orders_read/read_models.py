@@ -386,9 +386,10 @@ LEFT JOIN orders_write_allocation allocation ON allocation.line_id = line.id""",
         Index("ordered_on", "ordered_on, sku, qty, allocated_on, order_id"),
         Index("allocated_on", "allocated_on, sku, qty, order_id"),
     ),
-    # A placed order's lines, and allocations made or released; submitting or cancelling
-    # changes no row here but through the allocations it makes or releases.
-    events=frozenset(_ALLOCATION_EVENTS | {"OrderPlaced"}),
+    # A placed order's lines, a line Allocate adds (OutOfStock when it finds no stock),
+    # and allocations made or released; submitting or cancelling changes no row here but
+    # through the allocations it makes or releases.
+    events=frozenset(_ALLOCATION_EVENTS | {"OrderPlaced", "OutOfStock"}),
 )
 
 # Lines waiting for stock: unallocated lines of submitted orders (what back-orders fill

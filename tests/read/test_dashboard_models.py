@@ -228,3 +228,15 @@ def test_the_dashboard_counts_what_waits_for_stock():
 
     assert (board.waiting_orders, board.waiting_lines, board.waiting_units) == (2, 3, 7)
     assert board.waiting_by_product == [("CHAIR", 2, 5), ("LAMP", 1, 2)]
+
+
+def test_a_line_allocate_adds_without_stock_is_shown_at_once():
+    place("o1", ("CHAIR", 1))
+    submit("o1")
+
+    # A new line that finds no stock: the command's only event is OutOfStock.
+    result = services.allocate(commands.Allocate(orderid="o1", sku="LAMP", qty=2))
+
+    assert [event.kind for event in result.events] == ["OutOfStock"]
+    assert line_days("LAMP") == [("LAMP", 2, queries.utc_today(), None)]
+    assert waiting() == [("o1", "CHAIR", 1), ("o1", "LAMP", 2)]
