@@ -280,6 +280,16 @@ def table_rows(results: Mapping[int, dict]) -> list[tuple[str, str, Callable[[di
     ]
     rows += [
         (
+            "export",
+            "GET /orders.csv, every order streamed (s / peak MB of the process, before it)",
+            lambda result: (
+                MISSING
+                if "export" not in result
+                else f"{result['export']['seconds']:,.1f} / {result['export']['peak_rss_mb']:,.0f}"
+                f" ({result['export']['peak_rss_mb_before']:,.0f})"
+            ),
+        ),
+        (
             "allocate_sync",
             "POST /api/allocate, sync (ms p50 / p99)",
             pair("allocate", "sync", digits=1),
@@ -545,7 +555,36 @@ def probe_base_rebuilds() -> dict:
         return dict(cursor.fetchall())
 
 
+def probe_export() -> dict:
+    """Export every order as CSV through the orders list's export view, reading the
+    stream as a client would: its time, size and this process's peak memory (RSS)
+    before and after, which says whether the export held the orders in memory."""
+    import resource
+
+    from django.contrib.auth.models import User
+    from django.test import RequestFactory
+
+    from orders_read import views
+
+    request = RequestFactory().get("/orders.csv")
+    request.user = User(username="bench", is_superuser=True, is_active=True)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.monotonic()
+    size = rows = 0
+    for piece in views.orders_csv(request).streaming_content:
+        size += len(piece)
+        rows += piece.count(b"\r\n")  # the rows' ends; an address holds "\n"
+    return {
+        "seconds": time.monotonic() - started,
+        "rows": rows - 1,
+        "megabytes": size / 1e6,
+        "peak_rss_mb_before": before,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
 PROBES: dict[str, Callable[..., dict]] = {
+    "export": probe_export,
     "refresh-work": probe_refresh_work,
     "rebuild": probe_rebuild,
     "restock": probe_restock,
@@ -882,6 +921,9 @@ def measure(orders: int) -> dict:
     say(f"[{size_label(orders)}] refresh work of one write ({REFRESH_WRITES} writes)")
     async_environment = {**environment, "READ_MODEL_REFRESH": "async"}
     result["refresh_work"] = probe(async_environment, "refresh-work", take(REFRESH_WRITES))
+
+    say(f"[{size_label(orders)}] CSV export of every order")
+    result["export"] = probe(environment, "export")
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"

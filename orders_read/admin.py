@@ -10,10 +10,12 @@ from orders_read.models import (
     AllocationRow,
     BaseState,
     BatchAvailability,
+    LineDay,
     OrderLineRow,
     OrderSummary,
     ProductAvailability,
     RefreshState,
+    WaitingLine,
     WatcherState,
 )
 from orders_read.read_models import READ_MODELS
@@ -96,6 +98,20 @@ class BatchAvailabilityAdmin(ReadModelAdmin):
     list_display = ["batchref", "sku", "eta", "purchased", "allocated", "available"]
     list_filter = [("eta", admin.EmptyFieldListFilter)]
     search_fields = ["batchref", "sku"]
+
+
+@admin.register(LineDay)
+class LineDayAdmin(ReadModelAdmin):
+    list_display = ["line_id", "sku", "qty", "ordered_on", "allocated_on"]
+    list_filter = [("allocated_on", admin.EmptyFieldListFilter)]
+    search_fields = ["sku"]
+    date_hierarchy = "ordered_on"
+
+
+@admin.register(WaitingLine)
+class WaitingLineAdmin(ReadModelAdmin):
+    list_display = ["orderid", "sku", "qty"]
+    search_fields = ["orderid", "sku"]
 
 
 @admin.register(RefreshState)

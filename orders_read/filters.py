@@ -80,3 +80,19 @@ class ProductFilter(django_filters.FilterSet):
         if value == "true":
             return queryset.filter(available__gt=0)
         return queryset.filter(available__lte=0)
+
+
+class StockFilter(ProductFilter):
+    """The stock page's filters: in stock or not, and a search."""
+
+    search = django_filters.CharFilter(
+        method="filter_search",
+        max_length=255,
+        help_text="SKU or product name contains this (any case).",
+    )
+
+    class Meta(ProductFilter.Meta):
+        fields = ["search", "in_stock"]
+
+    def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(Q(sku__icontains=value) | Q(name__icontains=value))

@@ -145,6 +145,46 @@ class BatchAvailability(ReadModel):
         return self.batchref
 
 
+class LineDay(ReadModel):
+    """An order line with the days (UTC) it was ordered and allocated, for the dashboard."""
+
+    line_id = models.BigIntegerField(primary_key=True)
+    order_id = models.BigIntegerField()
+    sku = models.CharField("SKU", max_length=255)
+    qty = models.IntegerField("quantity")
+    ordered_on = models.DateField(help_text="The day its order was placed.")
+    allocated_on = models.DateField(
+        null=True, help_text="The day it was allocated, while it holds its stock."
+    )
+
+    class Meta(ReadModel.Meta):
+        db_table = "line_days"
+        ordering = ["-ordered_on", "line_id"]
+        verbose_name = "order line by day"
+        verbose_name_plural = "order lines by day"
+
+    def __str__(self) -> str:
+        return f"{self.ordered_on} {self.qty} x {self.sku}"
+
+
+class WaitingLine(ReadModel):
+    """A line of a submitted order that found no stock yet: it waits for a batch."""
+
+    line_id = models.BigIntegerField(primary_key=True)
+    order_id = models.BigIntegerField()
+    orderid = models.CharField("order", max_length=255)
+    sku = models.CharField("SKU", max_length=255)
+    qty = models.IntegerField("quantity")
+
+    class Meta(ReadModel.Meta):
+        db_table = "waiting_lines"
+        ordering = ["orderid", "sku"]
+        verbose_name = "waiting line"
+
+    def __str__(self) -> str:
+        return f"{self.orderid}: {self.qty} x {self.sku}"
+
+
 class RefreshState(models.Model):
     """How fresh one refresh unit (today: one materialized view) is, shared by all processes."""
 

@@ -8,24 +8,27 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from django.db.models import F, QuerySet
-from django.db.models.functions import Now
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from config.http.prepared import Statement
 from orders_read import history, read_models, watcher
-from orders_read.filters import OrderFilter, ProductFilter
+from orders_read.filters import OrderFilter, ProductFilter, StockFilter
 from orders_read.freshness import Freshness, parse_token, units_behind, wait_for
 from orders_read.models import (
     AllocationRow,
     BaseState,
     BatchAvailability,
+    LineDay,
     OrderEvent,
     OrderLineRow,
     OrderSummary,
     ProductAvailability,
     RefreshState,
+    WaitingLine,
     WatcherState,
 )
 from orders_read.read_models import READ_MODELS
@@ -145,6 +148,11 @@ def products(*, filters: Mapping[str, object] | None = None) -> QuerySet[Product
     return _filtered(ProductFilter, filters, ProductAvailability.objects.order_by("sku"))
 
 
+def stock_products(*, filters: Mapping[str, object] | None = None) -> QuerySet[ProductAvailability]:
+    """The stock page's products: ``products`` with its search (SKU or name) too."""
+    return _filtered(StockFilter, filters, ProductAvailability.objects.order_by("sku"))
+
+
 def product(sku: str) -> ProductAvailability | None:
     return ProductAvailability.objects.filter(sku=sku).first()
 
@@ -213,6 +221,174 @@ def read_model_states(
     return rows
 
 
+# --- the dashboard -------------------------------------------------------------------
+
+DASHBOARD_DAYS = 30  # the days the dashboard shows, today (UTC) the last
+RECENT_DAYS = 7  # a product runs low with less available than was ordered in these
+TOP_PRODUCTS = 10
+LISTED = 20  # products listed as out of stock or running low, the rest counted
+
+
+@dataclass(frozen=True)
+class DayUnits:
+    day: datetime.date
+    ordered: int
+    allocated: int
+
+
+@dataclass(frozen=True)
+class ProductUnits:
+    sku: str
+    name: str
+    ordered: int
+    allocated: int
+
+
+@dataclass(frozen=True)
+class StockAlert:
+    """A product out of stock or running low, with what is asked of it."""
+
+    sku: str
+    name: str
+    available: int
+    available_now: int
+    next_eta: datetime.date | None
+    ordered_recently: int
+    waiting_units: int
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    days: list[DayUnits]
+    top_products: list[ProductUnits]
+    out_of_stock: list[StockAlert]
+    out_of_stock_count: int
+    running_low: list[StockAlert]
+    running_low_count: int
+    waiting_orders: int
+    waiting_lines: int
+    waiting_units: int
+    waiting_by_product: list[tuple[str, int, int]]  # (sku, lines, units), most units first
+
+    @property
+    def first_day(self) -> datetime.date:
+        return self.days[0].day
+
+    @property
+    def last_day(self) -> datetime.date:
+        return self.days[-1].day
+
+
+def utc_today() -> datetime.date:
+    """Today in UTC: the read models' days are UTC dates."""
+    return timezone.now().astimezone(datetime.UTC).date()
+
+
+def dashboard(*, today: datetime.date | None = None) -> Dashboard:
+    """What the managers' dashboard shows, from the read models, in six queries
+    whatever the number of orders and products: the last DASHBOARD_DAYS days' units
+    ordered and allocated, the top products by units ordered then, products out of stock
+    (nothing available, in the warehouse or on its way) or running low (less available
+    than was ordered in the last RECENT_DAYS days), and what waits for stock."""
+    last_day = today or utc_today()
+    first_day = last_day - datetime.timedelta(days=DASHBOARD_DAYS - 1)
+    line_days = LineDay.objects.order_by()
+    recent_first_day = last_day - datetime.timedelta(days=RECENT_DAYS - 1)
+
+    # One pass over the month's lines, grouped in the order of the index that holds them
+    # (day, then SKU): no sort of ~0.2 M rows at a million orders a year (55 ms, where
+    # grouping them by SKU alone sorted them on disk: 430-880 ms). Python adds up the
+    # ~30 x products groups by day and by SKU.
+    ordered: dict[datetime.date, int] = {}
+    by_sku: dict[str, list[int]] = {}  # ordered, of which allocated
+    ordered_recently: dict[str, int] = {}
+    for day, sku, units, allocated_units in (
+        line_days.filter(ordered_on__range=(first_day, last_day))
+        .values("ordered_on", "sku")
+        .annotate(
+            units=Sum("qty"),
+            allocated_units=Coalesce(Sum("qty", filter=Q(allocated_on__isnull=False)), 0),
+        )
+        .order_by("ordered_on", "sku")
+        .values_list("ordered_on", "sku", "units", "allocated_units")
+    ):
+        ordered[day] = ordered.get(day, 0) + units
+        totals = by_sku.setdefault(sku, [0, 0])
+        totals[0] += units
+        totals[1] += allocated_units
+        if day >= recent_first_day:
+            ordered_recently[sku] = ordered_recently.get(sku, 0) + units
+    allocated = dict(
+        line_days.filter(allocated_on__range=(first_day, last_day))
+        .values("allocated_on")
+        .annotate(units=Sum("qty"))
+        .order_by("allocated_on")
+        .values_list("allocated_on", "units")
+    )
+    days = []
+    for offset in range(DASHBOARD_DAYS):
+        day = first_day + datetime.timedelta(days=offset)
+        days.append(DayUnits(day, ordered.get(day, 0), allocated.get(day, 0)))
+
+    top = sorted(by_sku.items(), key=lambda item: (-item[1][0], item[0]))[:TOP_PRODUCTS]
+    names = dict(
+        ProductAvailability.objects.filter(sku__in=[sku for sku, _ in top]).values_list(
+            "sku", "name"
+        )
+    )
+    top_products = [
+        ProductUnits(sku, names.get(sku, sku), units, allocated_units)
+        for sku, (units, allocated_units) in top
+    ]
+
+    # Every SKU's waiting lines at once, in the order of the index that holds them: one
+    # pass, where a subquery per product would read them again for each.
+    waiting_by_sku = {
+        sku: (lines, units)
+        for sku, lines, units in WaitingLine.objects.order_by()
+        .values("sku")
+        .annotate(lines=Count("qty"), units=Sum("qty"))
+        .order_by("sku")
+        .values_list("sku", "lines", "units")
+    }
+    most_ordered = max(ordered_recently.values(), default=0)
+    alerts = [
+        StockAlert(
+            **row,
+            ordered_recently=ordered_recently.get(row["sku"], 0),
+            waiting_units=waiting_by_sku.get(row["sku"], (0, 0))[1],
+        )
+        for row in ProductAvailability.objects.filter(
+            Q(available__lte=0) | Q(available__lt=most_ordered)
+        )
+        .order_by("available", "sku")
+        .values("sku", "name", "available", "available_now", "next_eta")
+    ]
+    out_of_stock = [alert for alert in alerts if alert.available <= 0]
+    running_low = [alert for alert in alerts if 0 < alert.available < alert.ordered_recently]
+    running_low.sort(key=lambda alert: (alert.available / alert.ordered_recently, alert.sku))
+
+    waiting_orders = WaitingLine.objects.order_by().aggregate(
+        orders=Count("order_id", distinct=True)
+    )["orders"]
+    waiting_by_product = sorted(
+        ((sku, lines, units) for sku, (lines, units) in waiting_by_sku.items()),
+        key=lambda row: (-row[2], row[0]),
+    )
+    return Dashboard(
+        days=days,
+        top_products=top_products,
+        out_of_stock=out_of_stock[:LISTED],
+        out_of_stock_count=len(out_of_stock),
+        running_low=running_low[:LISTED],
+        running_low_count=len(running_low),
+        waiting_orders=waiting_orders,
+        waiting_lines=sum(lines for _, lines, _ in waiting_by_product),
+        waiting_units=sum(units for _, _, units in waiting_by_product),
+        waiting_by_product=waiting_by_product[:TOP_PRODUCTS],
+    )
+
+
 VIEWS: dict[str, Sequence[str]] = {
     "allocations_for": ("allocations_view",),
     "orders": ("order_summary", "order_lines_view", "batch_availability"),
@@ -221,6 +397,9 @@ VIEWS: dict[str, Sequence[str]] = {
     "products": ("product_availability",),
     "product": ("product_availability",),
     "stock": ("product_availability", "batch_availability"),
+    "orders_export": ("order_summary",),
+    "stock_export": ("product_availability",),
+    "dashboard": ("line_days", "waiting_lines", "product_availability"),
     "read_models": tuple(sorted(READ_MODELS)),
 }
 

@@ -11,20 +11,40 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
+from django.db.models import BooleanField, ExpressionWrapper, F, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from orders_read import queries, refresh
+from orders_read import charts, exports, queries, refresh
 from orders_read.filters import ORDER_ORDERINGS, STATUSES
 from orders_read.freshness import InvalidToken
 from orders_read.read_models import READ_MODELS
+from orders_write.domain import SUBMITTED
 
 PAGE_SIZE = 25
 
 
 def _token(request: HttpRequest) -> str | None:
     return request.GET.get("consistency") or request.headers.get("X-Consistency-Token")
+
+
+def _list_filters(request: HttpRequest) -> dict[str, str]:
+    """A list's filters from the query string: every non-empty value but the page."""
+    return {name: value for name, value in request.GET.items() if name != "page" and value}
+
+
+def _filters_refused(request: HttpRequest, error: queries.InvalidFilters) -> HttpResponse:
+    context = {"message": "These filters cannot be applied.", "errors": error.errors}
+    return render(request, "orders_read/problem.html", context, status=400)
+
+
+def _query_without(request: HttpRequest, *names: str) -> str:
+    """The request's query string without ``names``: a list's filters, for its links."""
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return query.urlencode()
 
 
 def render_read_page(
@@ -50,23 +70,19 @@ def render_read_page(
 
 @permission_required("orders_read.view_ordersummary", raise_exception=True)
 def order_list(request: HttpRequest) -> HttpResponse:
-    filters = {name: value for name, value in request.GET.items() if name != "page" and value}
+    filters = _list_filters(request)
     try:
         orders = queries.orders(filters=filters)
     except queries.InvalidFilters as error:
-        context = {"message": "These filters cannot be applied.", "errors": error.errors}
-        return render(request, "orders_read/problem.html", context, status=400)
+        return _filters_refused(request, error)
 
     def context():
         page = Paginator(orders, PAGE_SIZE).get_page(request.GET.get("page"))
         page.object_list = queries.with_stock_expected(list(page.object_list))
-        query = request.GET.copy()
-        query.pop("page", None)
-        query.pop("consistency", None)
         return {
             "page": page,
             "filters": filters,
-            "query": query.urlencode(),
+            "query": _query_without(request, "page", "consistency"),
             "statuses": STATUSES,
             "orderings": [
                 (f"{prefix}{column}", f"{label} {arrow}")
@@ -101,14 +117,103 @@ def order_detail(request: HttpRequest, reference: str) -> HttpResponse:
     raise_exception=True,
 )
 def stock(request: HttpRequest) -> HttpResponse:
+    filters = _list_filters(request)
+    try:
+        products = queries.stock_products(filters=filters)
+    except queries.InvalidFilters as error:
+        return _filters_refused(request, error)
+
     def context():
+        shown = list(products)
         batches: dict[str, list] = {}
-        for batch in queries.batches():
+        found = queries.batches()
+        if filters:
+            found = found.filter(sku__in=[product.sku for product in shown])
+        for batch in found:
             batches.setdefault(batch.sku, []).append(batch)
-        products = [(product, batches.get(product.sku, [])) for product in queries.products()]
-        return {"products": products}
+        return {
+            "products": [(product, batches.get(product.sku, [])) for product in shown],
+            "filters": filters,
+            "query": _query_without(request, "page", "consistency"),
+        }
 
     return render_read_page(request, "stock", "orders_read/stock.html", context)
+
+
+def _export(
+    request: HttpRequest, selector: str, queryset, columns, text, filename: str
+) -> HttpResponse:
+    """Stream ``queryset`` as CSV once its read models show the request's token."""
+    try:
+        freshness = queries.freshness(selector, _token(request))
+    except InvalidToken as error:
+        return render(request, "orders_read/problem.html", {"message": error.message}, status=400)
+    response = exports.streamed_csv(queryset, columns, text, filename)
+    for name, value in freshness.headers().items():
+        response[name] = value
+    return response
+
+
+@permission_required("orders_read.view_ordersummary", raise_exception=True)
+def orders_csv(request: HttpRequest) -> HttpResponse:
+    """The orders list as CSV, with the list's filters and order, every page of it."""
+    try:
+        orders = queries.orders(filters=_list_filters(request))
+    except queries.InvalidFilters as error:
+        return _filters_refused(request, error)
+    waiting = Q(status=SUBMITTED, allocated_line_count__lt=F("line_count"))
+    orders = orders.annotate(
+        waiting_for_stock=ExpressionWrapper(waiting, output_field=BooleanField())
+    )
+    columns = [*exports.ORDER_COLUMNS, ("waiting_for_stock", "waiting_for_stock")]
+    return _export(request, "orders_export", orders, columns, exports.ORDER_TEXT, "orders.csv")
+
+
+@permission_required("orders_read.view_productavailability", raise_exception=True)
+def stock_csv(request: HttpRequest) -> HttpResponse:
+    """The stock list as CSV, with the stock page's filters."""
+    try:
+        products = queries.stock_products(filters=_list_filters(request))
+    except queries.InvalidFilters as error:
+        return _filters_refused(request, error)
+    return _export(
+        request, "stock_export", products, exports.STOCK_COLUMNS, exports.STOCK_TEXT, "stock.csv"
+    )
+
+
+@permission_required(
+    [
+        "orders_read.view_lineday",
+        "orders_read.view_waitingline",
+        "orders_read.view_productavailability",
+    ],
+    raise_exception=True,
+)
+def dashboard(request: HttpRequest) -> HttpResponse:
+    def context():
+        board = queries.dashboard()
+        days = [f"{day.day.day} {day.day:%b}" for day in board.days]
+        return {
+            "board": board,
+            "recent_days": queries.RECENT_DAYS,
+            "daily_chart": charts.grouped_columns(
+                days,
+                [
+                    ("ordered", [day.ordered for day in board.days]),
+                    ("allocated", [day.allocated for day in board.days]),
+                ],
+            ),
+            "top_chart": charts.horizontal_bars(
+                [(product.sku, product.ordered) for product in board.top_products],
+                unit="units ordered",
+            ),
+            "waiting_chart": charts.horizontal_bars(
+                [(sku, units) for sku, _, units in board.waiting_by_product],
+                unit="units waiting",
+            ),
+        }
+
+    return render_read_page(request, "dashboard", "orders_read/dashboard.html", context)
 
 
 def _read_models_context() -> dict[str, object]:

@@ -203,7 +203,6 @@ class _OrderWriter:
         self.count = count
         self.stock = stock
         self.now = now
-        self.allocated_at = f"\t{now.isoformat()}\n"
         # Spread over the last year, newest last, as if placed one after another.
         self.spacing = datetime.timedelta(seconds=31_536_000 / max(count, 1))
         self.customers = [f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES]
@@ -239,7 +238,7 @@ class _OrderWriter:
         customers, customer_count = self.customers, len(self.customers)
         addresses, address_count = self.addresses, len(self.addresses)
         line_ends, skus, sku_count = self.line_ends, self.skus, len(self.skus)
-        allocate, allocated_at = self.stock.allocate, self.allocated_at
+        allocate = self.stock.allocate
         json_customers, json_skus, json_batches = (
             self.json_customers,
             self.json_skus,
@@ -275,6 +274,8 @@ class _OrderWriter:
             about_order, in_order = f'{{"reference": "{reference}"}}\t{created}', f"{reference}\n"
             about_line = f'"orderid": "{reference}", "sku": '
             after_line = f"\t{created}{actor}{in_order}"
+            # Submitted when placed, and allocated then: the dashboard's days look real.
+            allocated_at = f"\t{created}\n"
             chosen: list[int] = []  # distinct SKUs, like random.sample
             while len(chosen) < line_count:
                 index = int(random_fraction() * sku_count)

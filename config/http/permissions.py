@@ -34,6 +34,8 @@ VIEWERS = [
         "orderlinerow",
         "productavailability",
         "batchavailability",
+        "lineday",
+        "waitingline",
         "refreshstate",
     )
 ]
@@ -54,9 +56,20 @@ def create_groups(apps, schema_editor) -> None:
     for name, wanted in STAFF_GROUPS.items():
         group, _ = Group.objects.get_or_create(name=name)
         for app_label, codename in wanted:
+            if not _model_exists(apps, app_label, codename):
+                continue  # an earlier migration's state; a later one adds it
             group.permissions.add(
                 Permission.objects.get(content_type__app_label=app_label, codename=codename)
             )
+
+
+def _model_exists(apps, app_label: str, codename: str) -> bool:
+    """Whether the model of a ``view_<model>``-style permission exists in ``apps``."""
+    try:
+        apps.get_model(app_label, codename.split("_", 1)[1])
+    except LookupError:
+        return False
+    return True
 
 
 def remove_groups(apps, schema_editor) -> None:

@@ -241,6 +241,8 @@ def test_read_models_state(api, shop):
         "order_lines_view",
         "batch_availability",
         "product_availability",
+        "line_days",
+        "waiting_lines",
     }
     assert states["order_summary"]["row_count"] == 3
     assert states["allocations_view"]["row_count"] == 2

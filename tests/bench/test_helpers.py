@@ -217,3 +217,15 @@ def test_reads_a_process_cpu_seconds_from_proc():
     while time.process_time() < deadline:  # some CPU of our own
         pass
     assert process_cpu_seconds(os.getpid()) > seconds >= 0
+
+
+EXPORT = "GET /orders.csv, every order streamed (s / peak MB of the process, before it)"
+
+
+def test_the_export_row_gives_its_time_and_the_processs_peak_memory_before_and_after():
+    measured = _result(sync_p50=20, refresh_ms=5, ryw_p99=100, ratio=0.2)
+    measured["export"] = {"seconds": 15.71, "peak_rss_mb": 57.2, "peak_rss_mb_before": 54.0}
+
+    table = render_table({}, {10_000: measured, 100_000: _result(20, 5, 100, 0.2)})
+
+    assert "| 15.7 / 57 (54) | - |" in _row(table, EXPORT)

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 VIEWS = sorted(READ_MODELS)
 KNOWN = (
-    "allocations_view, batch_availability, order_lines_view, order_summary, product_availability"
+    "allocations_view, batch_availability, line_days, order_lines_view, order_summary,"
+    " product_availability, waiting_lines"
 )
 
 

@@ -46,6 +46,8 @@ def test_a_command_refreshes_each_view_it_touches_once():
         "order_lines_view": 1,
         "batch_availability": 1,
         "product_availability": 1,
+        "line_days": 1,
+        "waiting_lines": 1,
     }
 
 
@@ -430,7 +432,12 @@ def test_units_behind_follow_the_event_log(settings):
 
     place("o1")  # an order without lines touches the order views only
 
-    assert set(freshness.units_behind()) == {"order_summary", "order_lines_view"}
+    assert set(freshness.units_behind()) == {
+        "order_summary",
+        "order_lines_view",
+        "line_days",
+        "waiting_lines",
+    }
 
 
 def test_a_unit_missing_a_write_is_behind_even_without_its_dirty_mark(settings):

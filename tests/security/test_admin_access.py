@@ -22,6 +22,8 @@ READ_PAGES = [
     "/admin/orders_read/orderlinerow/",
     "/admin/orders_read/productavailability/",
     "/admin/orders_read/batchavailability/",
+    "/admin/orders_read/lineday/",
+    "/admin/orders_read/waitingline/",
     "/admin/orders_read/refreshstate/",
 ]
 ADMIN_ONLY = ["/admin/auth/user/", "/admin/auth/group/", "/admin/orders_write/batch/add/"]

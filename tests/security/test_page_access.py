@@ -11,7 +11,15 @@ from tests.factories import add_batch, browser_for, place
 # transaction=True.
 pytestmark = pytest.mark.django_db
 
-READ_PAGES = ["/orders/", "/orders/o1/", "/stock/", "/read-models/"]
+READ_PAGES = [
+    "/orders/",
+    "/orders/o1/",
+    "/stock/",
+    "/read-models/",
+    "/dashboard/",
+    "/orders.csv",
+    "/stock.csv",
+]
 WRITE_PAGES = [
     "/orders/new/",
     "/orders/o1/submit/",
