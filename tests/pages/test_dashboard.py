@@ -398,13 +398,13 @@ def test_the_stock_pages_columns_say_what_they_count(staff):
 
     assert headings(response) == [
         "SKU",
+        "Available warehouse and on its way",
+        "Next ETA with stock left",
         "Product",
-        "Price",
+        "Available now in the warehouse",
         "Purchased all batches",
         "Allocated to orders",
-        "Available warehouse and on its way",
-        "Available now in the warehouse",
-        "Next ETA with stock left",
+        "Price",
     ]
 
 
