@@ -1,4 +1,4 @@
-"""Random sequences of valid and invalid commands through the eight services.
+"""Random sequences of valid and invalid commands through every service.
 
 A Hypothesis state machine sends commands that collide on purpose (three SKUs, now
 and then an unknown one, an existing reference or a quantity that is not positive),
@@ -628,6 +628,129 @@ class CommandMachine(RuleBasedStateMachine):
         assert line["id"] not in allocated_line_ids(self.state)
         was_allocated = line["id"] in allocated_line_ids(before)
         assert [event.kind for event in result.events] == (["Deallocated"] if was_allocated else [])
+
+    @rule(reference=orders, sku=LINE_SKUS, qty=LINE_QUANTITIES, unknown=UNKNOWN)
+    def add_line(self, reference, sku, qty, unknown):
+        if unknown:
+            self.refuse_unknown_order(commands.AddLine(UNKNOWN_REFERENCE, sku, qty))
+            return
+        before = database_state()
+        order = orders_of(before)[reference]
+        reasons = []
+        if qty <= 0:
+            reasons.append("the quantity is not positive")
+        if sku not in products_of(before):
+            reasons.append("the SKU is unknown")
+        if order["status"] == domain.CANCELLED:
+            reasons.append("the order is cancelled")
+        if sku in lines_of(before, order["id"]):
+            reasons.append("the order has a line for the SKU")
+        result = self.execute(
+            services.add_line,
+            commands.AddLine(reference, sku, qty),
+            before,
+            refused_because=" and ".join(reasons) or None,
+        )
+        if result is None:
+            return
+        line = lines_of(self.state, order["id"])[sku]
+        assert (line["quantity"], line["unit_price"]) == (qty, products_of(before)[sku]["price"])
+        decisions = [
+            event
+            for event in result.events
+            if isinstance(event, events.Allocated | events.OutOfStock)
+        ]
+        is_allocated = line["id"] in allocated_line_ids(self.state)
+        if order["status"] == domain.SUBMITTED:
+            # A submitted order's new line is allocated at once, or out of stock.
+            assert len(decisions) == 1
+            assert is_allocated == isinstance(decisions[0], events.Allocated)
+        else:
+            assert (decisions, is_allocated) == ([], False)
+
+    @rule(
+        reference=orders,
+        sku=LINE_SKUS,
+        qty=LINE_QUANTITIES,
+        same_quantity=mostly(st.just(False), st.just(True), one_in=5),
+        unknown=UNKNOWN,
+    )
+    def change_line_quantity(self, reference, sku, qty, same_quantity, unknown):
+        if unknown:
+            self.refuse_unknown_order(commands.ChangeLineQuantity(UNKNOWN_REFERENCE, sku, qty))
+            return
+        before = database_state()
+        order = orders_of(before)[reference]
+        line = lines_of(before, order["id"]).get(sku)
+        if line is not None and same_quantity:
+            qty = line["quantity"]
+        reasons = []
+        if qty <= 0:
+            reasons.append("the quantity is not positive")
+        if sku not in products_of(before):
+            reasons.append("the SKU is unknown")
+        if order["status"] == domain.CANCELLED:
+            reasons.append("the order is cancelled")
+        if line is None:
+            reasons.append("the order has no line for the SKU")
+        result = self.execute(
+            services.change_line_quantity,
+            commands.ChangeLineQuantity(reference, sku, qty),
+            before,
+            refused_because=" and ".join(reasons) or None,
+        )
+        if result is None:
+            return
+        if qty == line["quantity"]:
+            assert (result.events, self.state) == ((), before)  # nothing changes
+            return
+        assert lines_of(self.state, order["id"])[sku]["quantity"] == qty
+        was_allocated = line["id"] in allocated_line_ids(before)
+        is_allocated = line["id"] in allocated_line_ids(self.state)
+        decisions = [
+            event
+            for event in result.events
+            if isinstance(event, events.Allocated | events.OutOfStock)
+        ]
+        if was_allocated or order["status"] == domain.SUBMITTED:
+            # Reallocated: released (when it was allocated), then placed by the policy.
+            assert len(decisions) == 1
+            assert is_allocated == isinstance(decisions[0], events.Allocated)
+        else:
+            assert (decisions, is_allocated) == ([], False)
+        released = [event for event in result.events if isinstance(event, events.Deallocated)]
+        assert len(released) == was_allocated
+
+    @rule(reference=orders, sku=LINE_SKUS, unknown=UNKNOWN)
+    def remove_line(self, reference, sku, unknown):
+        if unknown:
+            self.refuse_unknown_order(commands.RemoveLine(UNKNOWN_REFERENCE, sku))
+            return
+        before = database_state()
+        order = orders_of(before)[reference]
+        lines = lines_of(before, order["id"])
+        reasons = []
+        if sku not in products_of(before):
+            reasons.append("the SKU is unknown")
+        if order["status"] == domain.CANCELLED:
+            reasons.append("the order is cancelled")
+        if sku not in lines:
+            reasons.append("the order has no line for the SKU")
+        elif order["status"] == domain.SUBMITTED and len(lines) == 1:
+            reasons.append("it is the submitted order's last line")
+        result = self.execute(
+            services.remove_line,
+            commands.RemoveLine(reference, sku),
+            before,
+            refused_because=" and ".join(reasons) or None,
+        )
+        if result is None:
+            return
+        assert sku not in lines_of(self.state, order["id"])
+        was_allocated = lines[sku]["id"] in allocated_line_ids(before)
+        assert [event.kind for event in result.events] == (
+            ["Deallocated", "LineRemoved"] if was_allocated else ["LineRemoved"]
+        )
 
     def refuse_unknown_order(self, command: commands.Command) -> None:
         self.execute(
