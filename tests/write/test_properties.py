@@ -93,6 +93,10 @@ ORDER_LINES = mostly(
     one_in=8,
 )
 
+# A line command's SKU: mostly one that the order has (or, adding, lacks), to get past
+# the refusals (None: pick it so), else any SKU, maybe an unknown one.
+LINE_COMMAND_SKUS = mostly(st.none(), LINE_SKUS, one_in=4)
+
 State = dict[str, list[dict]]
 # Batch reference -> (SKU, the batch as the allocation policy sees it).
 Stock = dict[str, tuple[str, domain.BatchStock]]
@@ -629,13 +633,25 @@ class CommandMachine(RuleBasedStateMachine):
         was_allocated = line["id"] in allocated_line_ids(before)
         assert [event.kind for event in result.events] == (["Deallocated"] if was_allocated else [])
 
-    @rule(reference=orders, sku=LINE_SKUS, qty=LINE_QUANTITIES, unknown=UNKNOWN)
-    def add_line(self, reference, sku, qty, unknown):
+    @staticmethod
+    def line_sku(state: State, order: dict, sku: str | None, label: int, *, on_it: bool) -> str:
+        """``sku``, or (None) one the order has a line for (``on_it``) or has none for."""
+        if sku is not None:
+            return sku
+        lines = lines_of(state, order["id"])
+        skus = sorted(lines) if on_it else sorted(set(SKUS) - set(lines))
+        return skus[label % len(skus)] if skus else SKUS[label % len(SKUS)]
+
+    @rule(
+        reference=orders, sku=LINE_COMMAND_SKUS, label=LABELS, qty=LINE_QUANTITIES, unknown=UNKNOWN
+    )
+    def add_line(self, reference, sku, label, qty, unknown):
         if unknown:
-            self.refuse_unknown_order(commands.AddLine(UNKNOWN_REFERENCE, sku, qty))
+            self.refuse_unknown_order(commands.AddLine(UNKNOWN_REFERENCE, sku or "LAMP", qty))
             return
         before = database_state()
         order = orders_of(before)[reference]
+        sku = self.line_sku(before, order, sku, label, on_it=False)
         reasons = []
         if qty <= 0:
             reasons.append("the quantity is not positive")
@@ -670,17 +686,20 @@ class CommandMachine(RuleBasedStateMachine):
 
     @rule(
         reference=orders,
-        sku=LINE_SKUS,
+        sku=LINE_COMMAND_SKUS,
+        label=LABELS,
         qty=LINE_QUANTITIES,
         same_quantity=mostly(st.just(False), st.just(True), one_in=5),
         unknown=UNKNOWN,
     )
-    def change_line_quantity(self, reference, sku, qty, same_quantity, unknown):
+    def change_line_quantity(self, reference, sku, label, qty, same_quantity, unknown):
         if unknown:
-            self.refuse_unknown_order(commands.ChangeLineQuantity(UNKNOWN_REFERENCE, sku, qty))
+            command = commands.ChangeLineQuantity(UNKNOWN_REFERENCE, sku or "LAMP", qty)
+            self.refuse_unknown_order(command)
             return
         before = database_state()
         order = orders_of(before)[reference]
+        sku = self.line_sku(before, order, sku, label, on_it=True)
         line = lines_of(before, order["id"]).get(sku)
         if line is not None and same_quantity:
             qty = line["quantity"]
@@ -721,13 +740,14 @@ class CommandMachine(RuleBasedStateMachine):
         released = [event for event in result.events if isinstance(event, events.Deallocated)]
         assert len(released) == was_allocated
 
-    @rule(reference=orders, sku=LINE_SKUS, unknown=UNKNOWN)
-    def remove_line(self, reference, sku, unknown):
+    @rule(reference=orders, sku=LINE_COMMAND_SKUS, label=LABELS, unknown=UNKNOWN)
+    def remove_line(self, reference, sku, label, unknown):
         if unknown:
-            self.refuse_unknown_order(commands.RemoveLine(UNKNOWN_REFERENCE, sku))
+            self.refuse_unknown_order(commands.RemoveLine(UNKNOWN_REFERENCE, sku or "LAMP"))
             return
         before = database_state()
         order = orders_of(before)[reference]
+        sku = self.line_sku(before, order, sku, label, on_it=True)
         lines = lines_of(before, order["id"])
         reasons = []
         if sku not in products_of(before):
