@@ -377,6 +377,8 @@ class RemoveLineView(OrderLinesMixin, PermissionRequiredMixin, View):
             "line": self.line,
             "form": form,
             "releases": allocation.batch.reference if allocation else None,
+            # The rules keep it (a submitted order is never empty): say so before asking.
+            "kept": self.order.status == Order.Status.SUBMITTED and self.order.lines.count() == 1,
         }
         return render(self.request, "orders_write/line_remove.html", context, status=status)
 

@@ -205,6 +205,8 @@ def test_a_refused_quantity_shows_the_rule_and_writes_nothing(staff, submitted_o
 
 
 def test_removing_an_allocated_line_asks_to_confirm_what_it_releases(staff, submitted_order):
+    services.add_line(commands.AddLine("o1", "CHAIR", 1))
+
     response = staff.get("/orders/o1/lines/LAMP/remove/")
 
     assert response.status_code == 200
@@ -222,6 +224,14 @@ def test_removing_a_line_redirects_to_the_order_saying_what_it_released(staff, s
     assert messages_with_levels(staff.get("/orders/o1/lines/CHAIR/")) == [
         ("success", "Removed 2 x LAMP from order o1. Released 2 from batch depot.")
     ]
+
+
+def test_the_last_line_of_a_submitted_order_offers_cancelling_instead(staff, submitted_order):
+    response = staff.get("/orders/o1/lines/LAMP/remove/")
+
+    assert "a submitted order keeps at least one line" in text(dom(response))
+    assert links(response)["Cancel order…"] == "/orders/o1/cancel/"
+    assert "Remove line" not in text(dom(response))
 
 
 def test_removing_the_last_line_of_a_submitted_order_is_refused(staff, submitted_order):
