@@ -25,6 +25,16 @@ api = [
     path("orders", by_method(get=read_api.OrderListApi, post=write_api.OrderPlaceApi)),
     path("orders/<key:reference>/submit", write_api.OrderSubmitApi.as_view()),
     path("orders/<key:reference>/cancel", write_api.OrderCancelApi.as_view()),
+    path("orders/<order_of_lines:reference>/lines", write_api.OrderLineAddApi.as_view()),
+    # .../remove first: a SKU never ends in "/remove" (domain.check_new_sku).
+    path(
+        "orders/<order_of_lines:reference>/lines/<key:sku>/remove",
+        write_api.OrderLineRemoveApi.as_view(),
+    ),
+    path(
+        "orders/<order_of_lines:reference>/lines/<key:sku>",
+        write_api.OrderLineQuantityApi.as_view(),
+    ),
     path("orders/<key:reference>/history", read_api.OrderHistoryApi.as_view()),
     path("orders/<key:reference>", read_api.OrderDetailApi.as_view(), name="api-order"),
     path("allocate", write_api.AllocateApi.as_view()),

@@ -34,6 +34,12 @@ def reason(event: OrderEvent) -> str | None:
         return "because the order was cancelled"
     if kind == "BatchCreated":
         return f"when batch {cause.get('ref')} was received"
+    if kind == "LineAdded":
+        return "when the line was added"
+    if kind == "LineQuantityChanged":
+        return f"because the line's quantity changed to {cause.get('qty')}"
+    if kind == "LineRemoved":
+        return "because the line was removed"
     if kind == "BatchQuantityChanged":
         change = "reduced" if cause.get("qty", 0) < cause.get("previous_qty", 0) else "raised"
         connective = "because" if event.kind == "Deallocated" else "when"
@@ -57,6 +63,15 @@ def describe(event: OrderEvent) -> str:
             sentence = f"Allocated {_units(payload)} from batch {payload.get('batchref')}"
         case "Deallocated":
             sentence = f"Released {_units(payload)} from batch {payload.get('batchref')}"
+        case "LineAdded":
+            return f"Line added: {_units(payload)}."
+        case "LineQuantityChanged":
+            return (
+                f"Quantity of {payload.get('sku')} changed from {payload.get('previous_qty')}"
+                f" to {payload.get('qty')}."
+            )
+        case "LineRemoved":
+            return f"Line removed: {_units(payload)}."
         case "OutOfStock":
             sentence = f"Out of stock: no batch could hold {_units(payload)}"
         case _:

@@ -172,6 +172,7 @@ class ReadModel:
 _ORDER_EVENTS = {"OrderPlaced", "OrderSubmitted", "OrderCancelled"}
 _ALLOCATION_EVENTS = {"Allocated", "Deallocated"}
 _BATCH_EVENTS = {"BatchCreated", "BatchQuantityChanged"}
+_LINE_EVENTS = {"LineAdded", "LineQuantityChanged", "LineRemoved"}
 
 ALLOCATIONS_VIEW = ReadModel(
     name="allocations_view",
@@ -197,7 +198,7 @@ JOIN orders_write_batch batch ON batch.id = allocation.batch_id""",
         Index("orderid", "orderid, sku, batchref"),
         Index("batchref", "batchref"),
     ),
-    events=frozenset(_ALLOCATION_EVENTS),
+    events=frozenset(_ALLOCATION_EVENTS | _LINE_EVENTS),
 )
 
 ORDER_SUMMARY = ReadModel(
@@ -239,7 +240,7 @@ LEFT JOIN orders_write_allocation allocation ON allocation.line_id = line.id""",
         Index("status", "status, created_at DESC, id DESC"),
         Index("customer", "customer_name"),
     ),
-    events=frozenset(_ORDER_EVENTS | _ALLOCATION_EVENTS | {"OutOfStock"}),
+    events=frozenset(_ORDER_EVENTS | _ALLOCATION_EVENTS | _LINE_EVENTS | {"OutOfStock"}),
 )
 
 ORDER_LINES_VIEW = ReadModel(
@@ -281,7 +282,7 @@ LEFT JOIN orders_write_batch batch ON batch.id = allocation.batch_id""",
         Index("order_id", "order_id"),
         Index("orderid", "orderid, sku"),
     ),
-    events=frozenset(_ORDER_EVENTS | _ALLOCATION_EVENTS | {"OutOfStock"}),
+    events=frozenset(_ORDER_EVENTS | _ALLOCATION_EVENTS | _LINE_EVENTS | {"OutOfStock"}),
 )
 
 # The stock read models take each batch's allocated quantity as the write side keeps it
@@ -389,7 +390,7 @@ LEFT JOIN orders_write_allocation allocation ON allocation.line_id = line.id""",
     # A placed order's lines, a line Allocate adds (OutOfStock when it finds no stock),
     # and allocations made or released; submitting or cancelling changes no row here but
     # through the allocations it makes or releases.
-    events=frozenset(_ALLOCATION_EVENTS | {"OrderPlaced", "OutOfStock"}),
+    events=frozenset(_ALLOCATION_EVENTS | _LINE_EVENTS | {"OrderPlaced", "OutOfStock"}),
 )
 
 # Lines waiting for stock: unallocated lines of submitted orders (what back-orders fill
@@ -422,7 +423,7 @@ FROM (
         # What the dashboard sums per SKU, so that it reads the index alone, in SKU order.
         Index("sku", "sku, qty, order_id"),
     ),
-    events=frozenset(_ORDER_EVENTS | _ALLOCATION_EVENTS | {"OutOfStock"}),
+    events=frozenset(_ORDER_EVENTS | _ALLOCATION_EVENTS | _LINE_EVENTS | {"OutOfStock"}),
 )
 
 READ_MODELS: dict[str, ReadModel] = {

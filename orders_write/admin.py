@@ -6,7 +6,9 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.db import transaction
 from django.db.models import QuerySet
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from orders_write import commands, domain, services
@@ -141,15 +143,62 @@ class BatchAdmin(CommandAdmin):
         return ["reference", "product", "eta"] if obj else []
 
 
+class OrderLineForm(CommandForm):
+    """An order's line in the admin: a new row runs AddLine, a changed quantity
+    ChangeLineQuantity, a row marked for deletion RemoveLine."""
+
+    class Meta:
+        model = OrderLine
+        fields = ["product", "quantity"]
+
+    def command(self, data):
+        reference = self.instance.order.reference
+        if self.instance.pk is None:
+            return commands.AddLine(reference, data["product"].sku, data["quantity"])
+        if data.get("DELETE"):
+            return commands.RemoveLine(reference, self.instance.product_id)
+        if "product" in self.changed_data:
+            # No command moves a line to another SKU.
+            self.add_error("product", "Remove the line and add another to change its SKU.")
+            return None
+        if "quantity" in self.changed_data:
+            return commands.ChangeLineQuantity(
+                reference, self.instance.product_id, data["quantity"]
+            )
+        return None
+
+
+class OrderLineFormSet(forms.BaseInlineFormSet):
+    def _should_delete_form(self, form) -> bool:
+        # A formset ignores the errors of a row marked for deletion: a refused RemoveLine
+        # would pass unseen. Such a row is kept, with its refusal beside it.
+        return super()._should_delete_form(form) and not form.errors
+
+
 class OrderLineInline(admin.TabularInline):
     model = OrderLine
+    form = OrderLineForm
+    formset = OrderLineFormSet
     fields = ["product", "quantity", "unit_price", "batch"]
-    readonly_fields = fields
+    readonly_fields = ["unit_price", "batch"]
+    autocomplete_fields = ["product"]
     extra = 0
-    can_delete = False
+
+    def _may_change_lines(self, request, order: Order | None) -> bool:
+        return (
+            order is not None
+            and order.status != Order.Status.CANCELLED
+            and request.user.has_perm("orders_write.change_order")
+        )
 
     def has_add_permission(self, request, obj=None) -> bool:
-        return False
+        return self._may_change_lines(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._may_change_lines(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._may_change_lines(request, obj)
 
     @admin.display(description="batch")
     def batch(self, line: OrderLine) -> str:
@@ -207,6 +256,20 @@ class OrderAdmin(CommandAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # orders are placed on the staff page, with their lines
+
+    def _changeform_view(self, request, object_id, form_url, extra_context):
+        response = super()._changeform_view(request, object_id, form_url, extra_context)
+        if request.method == "POST" and not isinstance(response, HttpResponseRedirect):
+            # The lines' forms ran their commands as they were validated; when any form
+            # was refused, the page shows it and the others' commands are undone too, so
+            # that a save is all or nothing (the admin runs in one transaction).
+            transaction.set_rollback(True)
+        return response
+
+    def save_formset(self, request, form, formset, change) -> None:
+        # The lines' commands have written them; nothing is left to save. The admin's
+        # change message reads these.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     @admin.action(description="Submit the selected orders", permissions=["change"])
     def submit_orders(self, request, queryset: QuerySet[Order]) -> None:

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -471,3 +471,173 @@ class DeallocateApi(CommandView):
     def post(self, request):
         result = services.deallocate(self.validated_command(request))
         return command_response(result, status.HTTP_202_ACCEPTED)
+
+
+# --- correcting a placed order's lines ----------------------------------------------------
+#
+# The order's reference and the line's SKU are both in the path, each escaped whole
+# (url_of): /api/orders/<reference>/lines/<sku>. References never hold a "/lines/" part
+# and new SKUs never end in "/remove" (domain.check_order_reference, check_new_sku), so
+# the path reads one way only, slashes or not.
+
+
+def _line_links(sku: str) -> dict:
+    return {
+        "GetOrder": _read_order("$request.path.reference"),
+        "ChangeLineQuantity": link(
+            "change_line_quantity",
+            "Change this line's quantity.",
+            {"reference": "$request.path.reference", "sku": sku},
+        ),
+        "RemoveLine": link(
+            "remove_line",
+            "Remove this line.",
+            {"reference": "$request.path.reference", "sku": sku},
+        ),
+    }
+
+
+def _accepted_example(*events: tuple[str, dict]) -> OpenApiExample:
+    return OpenApiExample(
+        "Accepted",
+        value={"events": [{"name": name, "data": data} for name, data in events]},
+        response_only=True,
+        status_codes=["202"],
+    )
+
+
+class OrderLineAddApi(CommandView):
+    required_permissions = ("orders_write.change_order",)
+
+    class InputSerializer(StrictSerializer):
+        sku = _text()
+        qty = serializers.IntegerField()
+
+    def command(self, data, reference):
+        return commands.AddLine(reference=reference, sku=data.get("sku"), qty=data.get("qty"))
+
+    @extend_schema(
+        operation_id="add_line",
+        summary="Add a line to an order",
+        description=(
+            "Adds a line to a pending or submitted order, at the product's price now. A "
+            "submitted order's new line is allocated at once, or recorded out of stock "
+            "(still 202). An order has one line per SKU: a second is 409, change the "
+            "first's quantity instead."
+        ),
+        request=InputSerializer,
+        responses={
+            202: LinkedResponse(
+                AcceptedSerializer,
+                "Added (and, for a submitted order, allocated or out of stock).",
+                links=_line_links("$request.body#/sku"),
+            ),
+            **_errors(400, 401, 403, 404, 409),
+        },
+        parameters=[TOKEN_HEADER, LOCATION_HEADER],
+        examples=[
+            OpenApiExample(
+                "Two desk lamps", value={"sku": "DESK-LAMP", "qty": 2}, request_only=True
+            ),
+            _accepted_example(
+                (
+                    "LineAdded",
+                    {"reference": "ORD-1001", "sku": "DESK-LAMP", "qty": 2, "unit_price": "24.90"},
+                ),
+                (
+                    "Allocated",
+                    {"orderid": "ORD-1001", "sku": "DESK-LAMP", "qty": 2, "batchref": "B-2026-07"},
+                ),
+            ),
+        ],
+    )
+    def post(self, request, reference: str):
+        result = services.add_line(self.validated_command(request, reference=reference))
+        return command_response(result, 202, location=url_of("api-order", reference=reference))
+
+
+class OrderLineQuantityApi(CommandView):
+    required_permissions = ("orders_write.change_order",)
+
+    class InputSerializer(StrictSerializer):
+        qty = serializers.IntegerField()
+
+    def command(self, data, reference, sku):
+        return commands.ChangeLineQuantity(reference=reference, sku=sku, qty=data.get("qty"))
+
+    @extend_schema(
+        operation_id="change_line_quantity",
+        summary="Change an order line's quantity",
+        description=(
+            "Sets the quantity of the order's line for this SKU. An allocated line, and any "
+            "line of a submitted order, is allocated again by the usual policy (it may stay "
+            "on its batch, move, or go out of stock: still 202). The same quantity changes "
+            "nothing. Stock a lower quantity frees does not fill waiting lines."
+        ),
+        request=InputSerializer,
+        responses={
+            202: LinkedResponse(
+                AcceptedSerializer,
+                "Changed (and reallocated when it was allocated or the order is submitted).",
+                links=_line_links("$request.path.sku"),
+            ),
+            **_errors(400, 401, 403, 404),
+        },
+        parameters=[TOKEN_HEADER, LOCATION_HEADER],
+        examples=[
+            OpenApiExample("Five instead", value={"qty": 5}, request_only=True),
+            _accepted_example(
+                (
+                    "Deallocated",
+                    {"orderid": "ORD-1001", "sku": "DESK-LAMP", "qty": 2, "batchref": "B-2026-07"},
+                ),
+                (
+                    "LineQuantityChanged",
+                    {"reference": "ORD-1001", "sku": "DESK-LAMP", "qty": 5, "previous_qty": 2},
+                ),
+                (
+                    "Allocated",
+                    {"orderid": "ORD-1001", "sku": "DESK-LAMP", "qty": 5, "batchref": "B-2026-07"},
+                ),
+            ),
+        ],
+    )
+    def post(self, request, reference: str, sku: str):
+        command = self.validated_command(request, reference=reference, sku=sku)
+        result = services.change_line_quantity(command)
+        return command_response(result, 202, location=url_of("api-order", reference=reference))
+
+
+class OrderLineRemoveApi(CommandView):
+    required_permissions = ("orders_write.change_order",)
+
+    @extend_schema(
+        operation_id="remove_line",
+        summary="Remove a line from an order",
+        description=(
+            "Removes the order's line for this SKU, releasing its allocation. A submitted "
+            "order keeps at least one line (400): cancel it instead."
+        ),
+        request=None,
+        responses={
+            202: LinkedResponse(
+                AcceptedSerializer,
+                "Removed: its allocation released.",
+                links={"GetOrder": _read_order("$request.path.reference")},
+            ),
+            **_errors(400, 401, 403, 404),
+        },
+        parameters=[TOKEN_HEADER, LOCATION_HEADER],
+        examples=[
+            _accepted_example(
+                (
+                    "Deallocated",
+                    {"orderid": "ORD-1001", "sku": "DESK-LAMP", "qty": 5, "batchref": "B-2026-07"},
+                ),
+                ("LineRemoved", {"reference": "ORD-1001", "sku": "DESK-LAMP", "qty": 5}),
+            ),
+        ],
+    )
+    def post(self, request, reference: str, sku: str):
+        result = services.remove_line(commands.RemoveLine(reference=reference, sku=sku))
+        return command_response(result, 202, location=url_of("api-order", reference=reference))

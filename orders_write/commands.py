@@ -83,3 +83,30 @@ class Allocate(Command):
 class Deallocate(Command):
     orderid: str
     sku: str
+
+
+@dataclass(frozen=True)
+class AddLine(Command):
+    """Add a line to a pending or submitted order; a submitted order's is allocated."""
+
+    reference: str
+    sku: str
+    qty: int
+
+
+@dataclass(frozen=True)
+class ChangeLineQuantity(Command):
+    """Change a line's quantity; an allocated line, or any of a submitted order, is
+    allocated again."""
+
+    reference: str
+    sku: str
+    qty: int
+
+
+@dataclass(frozen=True)
+class RemoveLine(Command):
+    """Remove a line from a pending or submitted order, releasing its allocation."""
+
+    reference: str
+    sku: str

@@ -152,7 +152,14 @@ def check_key(value: str, *, what: str, field: str) -> None:
 # reference that reads like one of those would open another page. A new route under an
 # order's URL adds its last part here (tests/pages/test_forms.py checks the URLs).
 RESERVED_ORDER_REFERENCES = frozenset({"new"})
-RESERVED_ORDER_REFERENCE_ENDINGS = ("submit", "cancel", "history")
+RESERVED_ORDER_REFERENCE_ENDINGS = ("submit", "cancel", "history", "lines")
+# Routes that go on below an order's URL with a SKU (/orders/<reference>/lines/<sku>/...):
+# a reference with such a part after a slash could be read as another order's line, so
+# the part is refused anywhere after the reference's first slash.
+RESERVED_ORDER_REFERENCE_PARTS = ("lines",)
+# A line's URL ends in its SKU, or in the SKU and an action (.../lines/<sku>/remove): a
+# SKU ending in an action's name would read as another SKU's action.
+RESERVED_SKU_ENDINGS = ("remove",)
 
 
 def check_order_reference(value: str, *, field: str = "reference") -> None:
@@ -163,6 +170,17 @@ def check_order_reference(value: str, *, field: str = "reference") -> None:
     order_part, _, ending = value.rpartition("/")
     if order_part and ending in RESERVED_ORDER_REFERENCE_ENDINGS:
         raise InvalidInput(f'Order reference must not end in "/{ending}"', field=field)
+    for part in RESERVED_ORDER_REFERENCE_PARTS:
+        if part in value.split("/")[1:]:
+            raise InvalidInput(f'Order reference must not contain "/{part}/"', field=field)
+
+
+def check_new_sku(value: str, *, field: str = "sku") -> None:
+    """A new product's SKU: a key whose URLs are its own and no other SKU's."""
+    check_key(value, what="SKU", field=field)
+    sku_part, _, ending = value.rpartition("/")
+    if sku_part and ending in RESERVED_SKU_ENDINGS:
+        raise InvalidInput(f'SKU must not end in "/{ending}"', field=field)
 
 
 def check_text(
@@ -449,3 +467,108 @@ def cancel_order(reference: str, status: str) -> tuple[str, list[events.Event]]:
     """Cancelling (rule 7): the new status and its event; the allocations are released next."""
     check_accepts_commands(reference, status)
     return CANCELLED, [events.OrderCancelled(reference)]
+
+
+# --- orders: correcting a placed order's lines ----------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderLines:
+    """An order as the commands on its lines see it: its lines by SKU, each a
+    ``HeldLine`` that names its batch when allocated."""
+
+    reference: str
+    status: str
+    lines: dict[str, HeldLine] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LineDecision:
+    """What a command on a line decided: its events in order, the allocation to take off
+    its batch (``released``), and where the line goes now (``placed``: the line and its
+    batch, or None for out of stock), when it is allocated again."""
+
+    events: list[events.Event]
+    released: HeldLine | None = None
+    placed: tuple[HeldLine, BatchStock | None] | None = None
+
+
+def check_can_add_line(order: OrderLines, sku: str) -> None:
+    """A line may be added to a pending or submitted order that has none for its SKU."""
+    checks = Checks()
+    with checks:
+        check_accepts_commands(order.reference, order.status)
+    if sku in order.lines:
+        message = (
+            f"Order {order.reference} already has a line for {sku}: change its quantity instead"
+        )
+        checks.refuse(Conflict(message, field="sku"))
+    checks.done()
+
+
+def check_can_change_line(order: OrderLines, sku: str, *, removing: bool = False) -> None:
+    """A line of a pending or submitted order may change; the last line of a submitted
+    order stays (a submitted order is never empty: cancel it instead)."""
+    checks = Checks()
+    with checks:
+        check_accepts_commands(order.reference, order.status)
+    if sku not in order.lines:
+        message = f"Order {order.reference} has no line for {sku}"
+        checks.refuse(InvalidInput(message, field="sku"))
+    elif removing and order.status == SUBMITTED and len(order.lines) == 1:
+        message = (
+            f"Cannot remove the last line of submitted order {order.reference}:"
+            " cancel the order instead"
+        )
+        checks.refuse(InvalidInput(message, field="sku"))
+    checks.done()
+
+
+def add_line(
+    order: OrderLines, sku: str, quantity: int, unit_price: Decimal, product: Product
+) -> LineDecision:
+    """Add a line (its unit price the product's now); a submitted order's is allocated
+    (rule 7), or out of stock (rule 4)."""
+    check_can_add_line(order, sku)
+    added = events.LineAdded(order.reference, sku, quantity, unit_price)
+    if order.status != SUBMITTED:
+        return LineDecision([added])
+    [placed] = product.allocate([HeldLine(None, quantity, order.reference)])
+    return LineDecision([added, *product.events], placed=placed)
+
+
+def change_line_quantity(
+    order: OrderLines, sku: str, quantity: int, product: Product
+) -> LineDecision:
+    """Change a line's quantity. An allocated line is released and allocated again by
+    the policy (it may stay on its batch); a submitted order's waiting line is allocated
+    now if it fits. The same quantity changes nothing."""
+    check_can_change_line(order, sku)
+    line = order.lines[sku]
+    if quantity == line.quantity:
+        return LineDecision([])
+    released = line if line.batchref else None
+    if released is not None:
+        product.release([released])
+    recorded = [
+        *product.events,
+        events.LineQuantityChanged(order.reference, sku, quantity, line.quantity),
+    ]
+    if released is None and order.status != SUBMITTED:
+        return LineDecision(recorded)
+    product.events.clear()
+    [placed] = product.allocate([HeldLine(line.key, quantity, order.reference)])
+    return LineDecision([*recorded, *product.events], released=released, placed=placed)
+
+
+def remove_line(order: OrderLines, sku: str, product: Product) -> LineDecision:
+    """Remove a line; its allocation, if any, is released first. Like cancelling, the
+    stock it frees waits for the next command that allocates: waiting lines are filled
+    when stock is added (rule 10), not when it is released."""
+    check_can_change_line(order, sku, removing=True)
+    line = order.lines[sku]
+    released = line if line.batchref else None
+    if released is not None:
+        product.release([released])
+    removed = events.LineRemoved(order.reference, sku, line.quantity)
+    return LineDecision([*product.events, removed], released=released)

@@ -129,3 +129,26 @@ class OutOfStock(Event):
     sku: str
     orderid: str
     qty: int
+
+
+@dataclass(frozen=True)
+class LineAdded(Event):
+    reference: str
+    sku: str
+    qty: int
+    unit_price: Decimal
+
+
+@dataclass(frozen=True)
+class LineQuantityChanged(Event):
+    reference: str
+    sku: str
+    qty: int
+    previous_qty: int
+
+
+@dataclass(frozen=True)
+class LineRemoved(Event):
+    reference: str
+    sku: str
+    qty: int

@@ -90,6 +90,15 @@ class AllocateForm(forms.Form):
     qty = quantity()
 
 
+class AddLineForm(forms.Form):
+    sku = text("SKU")
+    qty = quantity()
+
+
+class LineQuantityForm(forms.Form):
+    qty = quantity("New quantity")
+
+
 class OrderForm(forms.Form):
     reference = text("Reference", required=False, help_text="Leave empty to get one.")
     customer = text("Customer")

@@ -13,6 +13,7 @@ waits on it. The same order everywhere means two commands never deadlock.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import secrets
@@ -350,7 +351,7 @@ def _refuse_existing(
 
 def _checks_create_product(command: commands.CreateProduct) -> domain.Checks:
     checks = domain.Checks()
-    _check(checks, command.sku, domain.check_key, what="SKU", field="sku")
+    _check(checks, command.sku, domain.check_new_sku)
     _check(checks, command.name, domain.check_name, what="Name", field="name")
     _check(checks, command.price, domain.check_price)
     _refuse_existing(checks, Product, "sku", command.sku)
@@ -361,6 +362,12 @@ def _checks_create_batch(command: commands.CreateBatch) -> domain.Checks:
     checks = domain.Checks()
     _check(checks, command.ref, domain.check_key, what="Batch reference", field="ref")
     _check(checks, command.sku, domain.check_key, what="SKU", field="sku")
+    if command.sku is not None and checks.passed("sku"):
+        # A SKU that would be a new product's must be reachable at its URLs.
+        as_new = domain.Checks()
+        _check(as_new, command.sku, domain.check_new_sku)
+        if as_new.refusals and not Product.objects.filter(sku=command.sku).exists():
+            checks.refusals.extend(as_new.refusals)
     _check(checks, command.qty, domain.check_quantity)
     if command.new_product is not None:
         _check(checks, command.new_product.name, domain.check_name, what="Name", field="name")
@@ -436,6 +443,20 @@ def _checks_deallocate(command: commands.Deallocate) -> domain.Checks:
     return checks
 
 
+def _checks_line(
+    command: commands.AddLine | commands.ChangeLineQuantity | commands.RemoveLine,
+) -> domain.Checks:
+    """The values of a command on an order's line; the order's state is checked under its
+    lock (``_order_lines``)."""
+    checks = domain.Checks()
+    _check(checks, command.reference, domain.check_key, what="Order reference", field="reference")
+    _check(checks, command.sku, domain.check_key, what="SKU", field="sku")
+    if not isinstance(command, commands.RemoveLine):
+        _check(checks, command.qty, domain.check_quantity)
+    _check_known_skus(checks, {"sku": command.sku})
+    return checks
+
+
 def _checks_of_order_state(command: commands.Command) -> domain.Checks:
     return domain.Checks()  # the order's state is checked under its lock
 
@@ -449,6 +470,9 @@ CHECKERS: dict[type[commands.Command], Callable[..., domain.Checks]] = {
     commands.CancelOrder: _checks_of_order_state,
     commands.Allocate: _checks_allocate,
     commands.Deallocate: _checks_deallocate,
+    commands.AddLine: _checks_line,
+    commands.ChangeLineQuantity: _checks_line,
+    commands.RemoveLine: _checks_line,
 }
 
 
@@ -654,6 +678,132 @@ def deallocate(command: commands.Deallocate) -> CommandResult:
     return _record(_release(product, allocations), reference=order.reference)
 
 
+def _order_lines(
+    command: commands.AddLine | commands.ChangeLineQuantity | commands.RemoveLine,
+) -> tuple[domain.Checks, Order | None, dict[str, OrderLine]]:
+    """A command on a line: its checks so far, and the order (locked) and its lines by SKU,
+    unless the order is unknown (a refusal among the checks)."""
+    checks = _checks_line(command)
+    order = None
+    if checks.passed("reference"):
+        with checks:
+            order = _lock_order(command.reference)
+    if order is None:
+        return checks, None, {}
+    # An order's lines change only under its lock, which is held now.
+    return checks, order, {line.product_id: line for line in order.lines.all()}
+
+
+def _domain_order(
+    order: Order, lines: dict[str, OrderLine], allocation: Allocation | None = None
+) -> domain.OrderLines:
+    """The domain's view of the order's lines: ``allocation`` is the (locked) product's
+    line's, when it has one."""
+    held = {
+        sku: domain.HeldLine(line, line.quantity, order.reference) for sku, line in lines.items()
+    }
+    if allocation is not None:
+        sku = allocation.line.product_id
+        held[sku] = domain.HeldLine(
+            allocation, allocation.line.quantity, order.reference, allocation.batch.reference
+        )
+    return domain.OrderLines(order.reference, order.status, held)
+
+
+def _line_allocation(line: OrderLine | None) -> Allocation | None:
+    """A line's allocation, read once its product is locked: it cannot move now."""
+    if line is None:
+        return None
+    return Allocation.objects.filter(line=line).select_related("line__order", "batch").first()
+
+
+def _save_line_decision(
+    product: Product,
+    aggregate: domain.Product,
+    decision: domain.LineDecision,
+    batch_ids: dict[str, int],
+) -> list[events.Event]:
+    """Persist what the domain decided about a line's allocation, and the product's version."""
+    if decision.released is not None:
+        _delete_allocations([decision.released])
+    if decision.placed is not None:
+        _save_allocations([decision.placed], batch_ids)
+    _saved(product, aggregate)
+    return decision.events
+
+
+@_service
+def add_line(command: commands.AddLine) -> CommandResult:
+    checks, order, lines = _order_lines(command)
+    if order is not None and checks.passed("sku"):
+        with checks:
+            domain.check_can_add_line(_domain_order(order, lines), command.sku)
+    checks.done()
+    product = _lock_products([command.sku])[command.sku]
+    aggregate, batch_ids = _aggregate(product, with_batches=order.status == Order.Status.SUBMITTED)
+    decision = domain.add_line(
+        _domain_order(order, lines), command.sku, command.qty, product.price, aggregate
+    )
+    line = OrderLine.objects.create(
+        order=order, product=product, quantity=command.qty, unit_price=product.price
+    )
+    if decision.placed is not None:
+        held, batch = decision.placed
+        line.order = order
+        decision = dataclasses.replace(
+            decision, placed=(dataclasses.replace(held, key=line), batch)
+        )
+    return _record(
+        _save_line_decision(product, aggregate, decision, batch_ids), reference=order.reference
+    )
+
+
+@_service
+def change_line_quantity(command: commands.ChangeLineQuantity) -> CommandResult:
+    checks, order, lines = _order_lines(command)
+    if order is not None and checks.passed("sku"):
+        with checks:
+            domain.check_can_change_line(_domain_order(order, lines), command.sku)
+    checks.done()
+    line = lines[command.sku]
+    product = _lock_products([command.sku])[command.sku]
+    allocation = _line_allocation(line)
+    aggregate, batch_ids = _aggregate(product)
+    decision = domain.change_line_quantity(
+        _domain_order(order, lines, allocation), command.sku, command.qty, aggregate
+    )
+    if not decision.events:
+        return _record([], reference=order.reference)  # the same quantity: nothing changes
+    # Released at its old quantity (the allocation's line is the one loaded before).
+    recorded = _save_line_decision(
+        product, aggregate, dataclasses.replace(decision, placed=None), batch_ids
+    )
+    line.quantity = command.qty
+    line.save(update_fields=["quantity"])
+    if decision.placed is not None:
+        held, batch = decision.placed
+        line.order = order
+        _save_allocations([(dataclasses.replace(held, key=line), batch)], batch_ids)
+    return _record(recorded, reference=order.reference)
+
+
+@_service
+def remove_line(command: commands.RemoveLine) -> CommandResult:
+    checks, order, lines = _order_lines(command)
+    if order is not None and checks.passed("sku"):
+        with checks:
+            domain.check_can_change_line(_domain_order(order, lines), command.sku, removing=True)
+    checks.done()
+    line = lines[command.sku]
+    product = _lock_products([command.sku])[command.sku]
+    allocation = _line_allocation(line)
+    aggregate, batch_ids = _aggregate(product, with_batches=False)
+    decision = domain.remove_line(_domain_order(order, lines, allocation), command.sku, aggregate)
+    recorded = _save_line_decision(product, aggregate, decision, batch_ids)
+    line.delete()
+    return _record(recorded, reference=order.reference)
+
+
 HANDLERS: dict[type[commands.Command], Callable[..., CommandResult]] = {
     commands.CreateProduct: create_product,
     commands.CreateBatch: create_batch,
@@ -663,6 +813,9 @@ HANDLERS: dict[type[commands.Command], Callable[..., CommandResult]] = {
     commands.CancelOrder: cancel_order,
     commands.Allocate: allocate,
     commands.Deallocate: deallocate,
+    commands.AddLine: add_line,
+    commands.ChangeLineQuantity: change_line_quantity,
+    commands.RemoveLine: remove_line,
 }
 
 

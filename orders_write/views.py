@@ -370,3 +370,106 @@ class OrderActionView(PermissionRequiredMixin, View):
         done = domain.SUBMITTED if self.action == "submit" else domain.CANCELLED
         messages.success(request, f"Order {reference} {done}.")
         return redirect_after(request, result, order_url(reference))
+
+
+# --- correcting a placed order's lines ---------------------------------------------------
+
+
+def allocation_outcome(result: services.CommandResult) -> str:
+    """Where a command put a line (rule 4: out of stock is still a success), for a message."""
+    for event in result.events:
+        if event.kind == "Allocated":
+            return f" Allocated from batch {event.batchref}."
+        if event.kind == "OutOfStock":
+            return f" Out of stock: {event.qty} x {event.sku} waits for stock."
+    return ""
+
+
+class OrderLinesMixin:
+    """The pages of one order's lines: the order (404 when unknown), and its line for the
+    SKU in the URL when there is one (404 when it has none)."""
+
+    permission_required = "orders_write.change_order"
+    raise_exception = True
+
+    def dispatch(self, request, *args, **kwargs):
+        reference, sku = kwargs["reference"], kwargs.get("sku")
+        order = Order.objects.filter(reference=reference).first()
+        if order is None:
+            raise Http404(f"Unknown order {reference}")
+        self.order = order
+        self.line = None
+        if sku is not None:
+            self.line = order.lines.filter(product_id=sku).first()
+            if self.line is None:
+                raise Http404(f"Order {reference} has no line for {sku}")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(order=self.order, line=self.line, **kwargs)
+
+
+class AddLineView(OrderLinesMixin, CommandFormView):
+    form_class = forms.AddLineForm
+    template_name = "orders_write/line_form.html"
+
+    def command(self, data):
+        return commands.AddLine(reference=self.order.reference, sku=data["sku"], qty=data["qty"])
+
+    def success(self, result, data):
+        message = f"Added {data['qty']} x {data['sku']} to order {self.order.reference}."
+        return message + allocation_outcome(result), order_url(self.order.reference)
+
+
+class ChangeLineQuantityView(OrderLinesMixin, CommandFormView):
+    form_class = forms.LineQuantityForm
+    template_name = "orders_write/line_form.html"
+
+    def get_initial(self):
+        return {"qty": self.line.quantity}
+
+    def command(self, data):
+        return commands.ChangeLineQuantity(
+            reference=self.order.reference, sku=self.line.product_id, qty=data["qty"]
+        )
+
+    def success(self, result, data):
+        sku, reference = self.line.product_id, self.order.reference
+        if not result.events:
+            message = f"{sku} on order {reference} already had quantity {data['qty']}."
+        else:
+            message = f"{sku} on order {reference} now has quantity {data['qty']}."
+        return message + allocation_outcome(result), order_url(reference)
+
+
+class RemoveLineView(OrderLinesMixin, PermissionRequiredMixin, View):
+    """Remove a line: GET asks to confirm it, saying what stock it releases; POST does it."""
+
+    def render_form(self, form: Form, status: int = 200) -> HttpResponse:
+        allocation = Allocation.objects.filter(line=self.line).select_related("batch").first()
+        context = {
+            "order": self.order,
+            "line": self.line,
+            "form": form,
+            "releases": allocation.batch.reference if allocation else None,
+            # The rules keep it (a submitted order is never empty): say so before asking.
+            "kept": self.order.status == Order.Status.SUBMITTED and self.order.lines.count() == 1,
+        }
+        return render(self.request, "orders_write/line_remove.html", context, status=status)
+
+    def get(self, request: HttpRequest, reference: str, sku: str) -> HttpResponse:
+        return self.render_form(Form())
+
+    def post(self, request: HttpRequest, reference: str, sku: str) -> HttpResponse:
+        form = Form(request.POST)
+        try:
+            result = services.remove_line(commands.RemoveLine(reference=reference, sku=sku))
+        except domain.DomainError as error:
+            forms.show_refusal(error, form)
+            return self.render_form(form)
+        message = f"Removed {self.line.quantity} x {sku} from order {reference}."
+        released = [event for event in result.events if event.kind == "Deallocated"]
+        if released:
+            message += f" Released {released[0].qty} from batch {released[0].batchref}."
+        messages.success(request, message)
+        return redirect_after(request, result, order_url(reference))

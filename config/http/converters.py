@@ -12,3 +12,14 @@ class KeyConverter(converters.PathConverter):
 
 
 register_converter(KeyConverter, "key")
+
+
+class OrderOfLinesConverter(KeyConverter):
+    """An order's reference before ``/lines`` (/orders/<reference>/lines/<sku>/...): a key
+    up to its first "/lines" part. References never hold one (domain.check_order_reference),
+    so a SKU with slashes, or with "/lines/" in it, stays whole after it."""
+
+    regex = r"(?:(?!/lines(?:/|$))[^\x00-\x1f\x7f-\x9f])+"
+
+
+register_converter(OrderOfLinesConverter, "order_of_lines")

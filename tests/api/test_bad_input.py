@@ -23,6 +23,8 @@ COMMAND_PATHS = [
     "/api/orders",
     "/api/allocate",
     "/api/deallocate",
+    "/api/orders/o1/lines",
+    "/api/orders/o1/lines/LAMP",
 ]
 
 BAD_BODIES = [

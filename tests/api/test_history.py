@@ -186,3 +186,28 @@ def test_history_takes_one_query_however_long_it_is(lamps):
 
     assert len(entries) == 11
     assert len(queried) == 1
+
+
+def test_history_says_how_the_orders_lines_were_corrected(api, lamps):
+    services.create_product(commands.CreateProduct("CHAIR", "Chair", Decimal("40.00")))
+    add_batch("chairs-depot", "CHAIR", 10)
+    place("o1", ("LAMP", 2))
+    services.submit_order(commands.SubmitOrder("o1"))
+    assert (
+        api.post("/api/orders/o1/lines", {"sku": "CHAIR", "qty": 1}, format="json").status_code
+        == 202
+    )
+    assert api.post("/api/orders/o1/lines/LAMP", {"qty": 3}, format="json").status_code == 202
+    assert api.post("/api/orders/o1/lines/CHAIR/remove").status_code == 202
+
+    corrections = [event["description"] for event in history(api, "o1")[3:]]
+
+    assert corrections == [
+        "Line added: 1 x CHAIR.",
+        "Allocated 1 x CHAIR from batch chairs-depot when the line was added.",
+        "Released 2 x LAMP from batch lamps-depot because the line's quantity changed to 3.",
+        "Quantity of LAMP changed from 2 to 3.",
+        "Allocated 3 x LAMP from batch lamps-depot because the line's quantity changed to 3.",
+        "Released 1 x CHAIR from batch chairs-depot because the line was removed.",
+        "Line removed: 1 x CHAIR.",
+    ]

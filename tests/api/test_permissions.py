@@ -32,6 +32,7 @@ def shop():
     place("o1", ("LAMP", 2))
     services.submit_order(commands.SubmitOrder("o1"))  # allocated from "lamps"
     place("o2", ("LAMP", 1))  # pending: can be submitted or cancelled
+    services.create_product(commands.CreateProduct("CHAIR", "Chair", Decimal("40.00")))
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ COMMANDS = [
     Endpoint("POST", "/api/orders/o2/cancel", None, 202),
     Endpoint("POST", "/api/allocate", {"orderid": "o3", "sku": "LAMP", "qty": 1}, 202),
     Endpoint("POST", "/api/deallocate", {"orderid": "o1", "sku": "LAMP"}, 202),
+    Endpoint("POST", "/api/orders/o2/lines", {"sku": "CHAIR", "qty": 1}, 202),
+    Endpoint("POST", "/api/orders/o1/lines/LAMP", {"qty": 3}, 202),
+    Endpoint("POST", "/api/orders/o2/lines/LAMP/remove", None, 202),
 ]
 QUERIES = [
     Endpoint("GET", "/api/allocations/o1"),
@@ -102,9 +106,9 @@ MATRIX = [
 
 
 def test_the_matrix_covers_both_tables_of_the_spec():
-    assert len(COMMANDS) == 8
+    assert len(COMMANDS) == 11
     assert len(QUERIES) == 7
-    assert len(MATRIX) == 15 * 5
+    assert len(MATRIX) == 18 * 5
 
 
 @pytest.mark.parametrize(("endpoint", "role", "expected"), MATRIX)

@@ -109,8 +109,9 @@ def _report_outcomes():
 
 class Shop:
     """The data each example starts from: a product, its batch, an allocated order (o1)
-    and a pending one (o2). Made again only after an example wrote: a refusal writes
-    nothing (which each example checks), so the data are still the same."""
+    and a pending one (o2), and a product without stock or lines. Made again only after
+    an example wrote: a refusal writes nothing (which each example checks), so the data
+    are still the same."""
 
     fresh = False
 
@@ -124,6 +125,8 @@ class Shop:
         place("o1", ("LAMP", 2))
         services.submit_order(commands.SubmitOrder("o1"))
         place("o2", ("LAMP", 1))
+        # A product no order has a line for yet: a line for it may be added.
+        services.create_product(commands.CreateProduct("CHAIR", "Chair", Decimal("40.00")))
         cls.fresh = True
 
 
@@ -261,6 +264,25 @@ def test_hostile_order_actions_are_refused_or_accepted(staff, action, reference,
     post_hostile(staff, f"/orders/<ref>/{action}/", path, {"confirm": extra}, displayed=())
 
 
+@given(reference=hostile_or("o1", "o2"), sku=hostile_or("CHAIR", "LAMP"), qty=hostile_or("1"))
+@FUZZ
+def test_hostile_new_lines_are_refused_or_shown_escaped(staff, reference, sku, qty):
+    Shop.open()
+    path = f"/orders/{path_part(reference)}/lines/"
+    data = {"sku": sku, "qty": qty}
+    post_hostile(staff, "/orders/<ref>/lines/", path, data, shown_on=order_pages)
+
+
+@pytest.mark.parametrize("action", ["", "remove/"])
+@given(reference=hostile_or("o1", "o2"), sku=hostile_or("LAMP"), qty=hostile_or("3", "1"))
+@FUZZ
+def test_hostile_line_changes_are_refused_or_accepted(staff, action, reference, sku, qty):
+    Shop.open()
+    path = f"/orders/{path_part(reference)}/lines/{path_part(sku)}/{action}"
+    form = f"/orders/<ref>/lines/<sku>/{action}"
+    post_hostile(staff, form, path, {"qty": qty}, shown_on=order_pages, displayed=())
+
+
 @given(extra=HOSTILE_FIELD, view=hostile_or("order_summary"))
 @FUZZ
 def test_hostile_refresh_requests_are_harmless(staff, extra, view):
@@ -286,6 +308,9 @@ def test_hostile_refresh_requests_are_harmless(staff, extra, view):
         ("get", "/orders/o%00/submit/"),
         ("post", "/orders/o%00/submit/"),
         ("post", "/orders/o%1B/cancel/"),
+        ("get", "/orders/o%00/lines/"),
+        ("post", "/orders/o1/lines/L%00/"),
+        ("post", "/orders/o1/lines/L%7F/remove/"),
         ("get", "/batches/b%00/quantity/"),
         ("post", "/batches/b%00/quantity/"),
     ],

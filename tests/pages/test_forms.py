@@ -509,11 +509,19 @@ def _routes(patterns, prefix: str = ""):
 
 def test_no_order_reference_the_rules_accept_names_another_page():
     # Each route under an order's own URL ends in a word the rules refuse as the end of a
-    # reference, and each fixed page beside the orders' is a reference they refuse.
+    # reference, and one that goes on past the word (an order's lines) in a word they
+    # refuse anywhere after a slash; each fixed page beside the orders' is a reference
+    # they refuse.
     for route in _routes(get_resolver().url_patterns):
-        under_an_order = re.fullmatch(r"(?:api/)?orders/<key:reference>/(\w+).*", route)
+        under_an_order = re.fullmatch(r"(?:api/)?orders/<\w+:reference>/(\w+)(/?.*)", route)
         if under_an_order:
             assert under_an_order[1] in domain.RESERVED_ORDER_REFERENCE_ENDINGS, route
+            if under_an_order[2].strip("/"):
+                assert under_an_order[1] in domain.RESERVED_ORDER_REFERENCE_PARTS, route
+                assert "<order_of_lines:reference>" in route, route  # read up to the part
+        after_a_sku = re.fullmatch(r".*<key:sku>/(\w+)/?", route)
+        if after_a_sku:
+            assert after_a_sku[1] in domain.RESERVED_SKU_ENDINGS, route
         beside_the_orders = re.fullmatch(r"orders/(\w+)/", route)
         if beside_the_orders:
             assert beside_the_orders[1] in domain.RESERVED_ORDER_REFERENCES, route

@@ -59,13 +59,25 @@ def deallocate(orderid: str, sku: str):
 
 SKUS = ("LAMP", "CHAIR", "TABLE", "DESK", "RUG")
 UNKNOWN_SKU = "GHOST"
-KINDS = ("product", "batch", "quantity", "place", "submit", "cancel", "allocate", "deallocate")
+KINDS = (
+    "product",
+    "batch",
+    "quantity",
+    "place",
+    "submit",
+    "cancel",
+    "allocate",
+    "deallocate",
+    "add_line",
+    "change_line",
+    "remove_line",
+)
 # Fewer cancels than the rest, so that orders live long enough to matter.
-WEIGHTS = (1, 3, 2, 3, 2, 1, 4, 2)
+WEIGHTS = (1, 3, 2, 3, 2, 1, 4, 2, 2, 2, 1)
 
 
 class RandomHistory:
-    """Draws the eight commands with inputs that are now and then refused: unknown or
+    """Draws every command with inputs that are now and then refused: unknown or
     duplicate references, unknown SKUs, zero quantities, cancelled orders."""
 
     def __init__(self, seed: int) -> None:
@@ -100,6 +112,16 @@ class RandomHistory:
             self.lines += [(command.reference, line.sku) for line in command.lines]
         elif isinstance(command, commands.Allocate):
             self.lines.append((command.orderid, command.sku))
+        elif isinstance(command, commands.AddLine):
+            self.lines.append((command.reference, command.sku))
+        elif isinstance(command, commands.RemoveLine):
+            self.lines.remove((command.reference, command.sku))
+
+    def line(self) -> tuple[str, str]:
+        """Mostly a line an order has; sometimes one it has not."""
+        if self.lines and self.rng.random() < 0.8:
+            return self.rng.choice(self.lines)
+        return self.existing(self.orders, "o"), self.sku()
 
     def command(self) -> commands.Command:
         rng = self.rng
@@ -134,10 +156,13 @@ class RandomHistory:
             return commands.Allocate(
                 orderid=self.existing(self.orders, "o"), sku=self.sku(), qty=self.qty()
             )
-        if self.lines and rng.random() < 0.8:
-            orderid, sku = rng.choice(self.lines)
-        else:
-            orderid, sku = self.existing(self.orders, "o"), self.sku()
+        if kind == "add_line":
+            return commands.AddLine(self.existing(self.orders, "o"), self.sku(), self.qty())
+        if kind == "change_line":
+            return commands.ChangeLineQuantity(*self.line(), qty=self.qty())
+        if kind == "remove_line":
+            return commands.RemoveLine(*self.line())
+        orderid, sku = self.line()
         return commands.Deallocate(orderid=orderid, sku=sku)
 
 
@@ -151,6 +176,9 @@ EVENT_NAMES = {
     "Deallocated",
     "OutOfStock",
     "OrderCancelled",
+    "LineAdded",
+    "LineQuantityChanged",
+    "LineRemoved",
 }
 
 
@@ -158,7 +186,7 @@ def test_check_passes_after_a_long_random_history_of_commands():
     history = RandomHistory(seed=20261124)
     accepted: Counter[str] = Counter()
     refused: Counter[str] = Counter()
-    for _ in range(150):
+    for _ in range(200):
         command = history.command()
         kind = type(command).__name__
         try:

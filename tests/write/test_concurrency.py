@@ -167,3 +167,63 @@ def test_stock_arriving_while_orders_are_submitted_and_cancelled_is_never_overso
     told = Event.objects.filter(name="Allocated").count()
     untold = Event.objects.filter(name="Deallocated").count()
     assert told - untold == len(line_ids)
+
+
+def test_changing_lines_while_stock_is_reallocated_never_oversells(caplog):
+    add_batch("warehouse", "LAMP", 20)
+    add_batch("ship", "LAMP", 20, TOMORROW)
+    add_batch("chairs", "CHAIR", 100)
+    for number in range(12):
+        place(f"o{number}", ("LAMP", 2), ("CHAIR", 1))
+        services.submit_order(commands.SubmitOrder(f"o{number}"))
+    caplog.set_level(logging.WARNING, logger="orders_write.services")
+
+    tasks = (
+        [
+            lambda number=number, qty=qty: services.change_line_quantity(
+                commands.ChangeLineQuantity(f"o{number}", "LAMP", qty)
+            )
+            for number, qty in zip(range(0, 6), (9, 1, 7, 12, 3, 5), strict=True)
+        ]
+        + [
+            lambda number=number: services.remove_line(commands.RemoveLine(f"o{number}", "LAMP"))
+            for number in range(6, 9)
+        ]
+        + [
+            lambda number=number: services.remove_line(commands.RemoveLine(f"o{number}", "CHAIR"))
+            for number in range(9, 12)
+        ]
+        + [
+            lambda qty=qty: services.change_batch_quantity(
+                commands.ChangeBatchQuantity(ref="warehouse", qty=qty)
+            )
+            for qty in (4, 18, 9)
+        ]
+    )
+    errors = run_at_once(tasks)
+
+    assert errors == []
+    for batch in Batch.objects.all():
+        assert batch.allocated_quantity == allocated_quantity(batch.reference)
+        assert batch.allocated_quantity <= batch.purchased_quantity
+    # Order first, then products in SKU order, as every command: no deadlock to retry.
+    assert "retrying" not in caplog.text
+
+
+def test_lines_added_to_one_order_at_once_are_added_once_each():
+    add_batch("lamps", "LAMP", 100)
+    add_batch("chairs", "CHAIR", 100)
+    add_batch("desks", "DESK", 100)
+    place("shared", ("DESK", 1))
+    services.submit_order(commands.SubmitOrder("shared"))
+
+    tasks = [
+        lambda sku=sku: services.add_line(commands.AddLine("shared", sku, 2))
+        for sku in ("LAMP", "CHAIR") * 3
+    ]
+    errors = run_at_once(tasks)
+
+    # Each SKU once; the other tries are told the line exists.
+    assert sorted(type(error).__name__ for error in errors) == ["Conflict"] * 4
+    assert Allocation.objects.filter(line__order__reference="shared").count() == 3
+    assert Event.objects.filter(name="LineAdded").count() == 2

@@ -1,4 +1,4 @@
-"""Random sequences of valid and invalid commands through the eight services.
+"""Random sequences of valid and invalid commands through every service.
 
 A Hypothesis state machine sends commands that collide on purpose (three SKUs, now
 and then an unknown one, an existing reference or a quantity that is not positive),
@@ -92,6 +92,10 @@ ORDER_LINES = mostly(
     st.just([]),
     one_in=8,
 )
+
+# A line command's SKU: mostly one that the order has (or, adding, lacks), to get past
+# the refusals (None: pick it so), else any SKU, maybe an unknown one.
+LINE_COMMAND_SKUS = mostly(st.none(), LINE_SKUS, one_in=4)
 
 State = dict[str, list[dict]]
 # Batch reference -> (SKU, the batch as the allocation policy sees it).
@@ -628,6 +632,145 @@ class CommandMachine(RuleBasedStateMachine):
         assert line["id"] not in allocated_line_ids(self.state)
         was_allocated = line["id"] in allocated_line_ids(before)
         assert [event.kind for event in result.events] == (["Deallocated"] if was_allocated else [])
+
+    @staticmethod
+    def line_sku(state: State, order: dict, sku: str | None, label: int, *, on_it: bool) -> str:
+        """``sku``, or (None) one the order has a line for (``on_it``) or has none for."""
+        if sku is not None:
+            return sku
+        lines = lines_of(state, order["id"])
+        skus = sorted(lines) if on_it else sorted(set(SKUS) - set(lines))
+        return skus[label % len(skus)] if skus else SKUS[label % len(SKUS)]
+
+    @rule(
+        reference=orders, sku=LINE_COMMAND_SKUS, label=LABELS, qty=LINE_QUANTITIES, unknown=UNKNOWN
+    )
+    def add_line(self, reference, sku, label, qty, unknown):
+        if unknown:
+            self.refuse_unknown_order(commands.AddLine(UNKNOWN_REFERENCE, sku or "LAMP", qty))
+            return
+        before = database_state()
+        order = orders_of(before)[reference]
+        sku = self.line_sku(before, order, sku, label, on_it=False)
+        reasons = []
+        if qty <= 0:
+            reasons.append("the quantity is not positive")
+        if sku not in products_of(before):
+            reasons.append("the SKU is unknown")
+        if order["status"] == domain.CANCELLED:
+            reasons.append("the order is cancelled")
+        if sku in lines_of(before, order["id"]):
+            reasons.append("the order has a line for the SKU")
+        result = self.execute(
+            services.add_line,
+            commands.AddLine(reference, sku, qty),
+            before,
+            refused_because=" and ".join(reasons) or None,
+        )
+        if result is None:
+            return
+        line = lines_of(self.state, order["id"])[sku]
+        assert (line["quantity"], line["unit_price"]) == (qty, products_of(before)[sku]["price"])
+        decisions = [
+            event
+            for event in result.events
+            if isinstance(event, events.Allocated | events.OutOfStock)
+        ]
+        is_allocated = line["id"] in allocated_line_ids(self.state)
+        if order["status"] == domain.SUBMITTED:
+            # A submitted order's new line is allocated at once, or out of stock.
+            assert len(decisions) == 1
+            assert is_allocated == isinstance(decisions[0], events.Allocated)
+        else:
+            assert (decisions, is_allocated) == ([], False)
+
+    @rule(
+        reference=orders,
+        sku=LINE_COMMAND_SKUS,
+        label=LABELS,
+        qty=LINE_QUANTITIES,
+        same_quantity=mostly(st.just(False), st.just(True), one_in=5),
+        unknown=UNKNOWN,
+    )
+    def change_line_quantity(self, reference, sku, label, qty, same_quantity, unknown):
+        if unknown:
+            command = commands.ChangeLineQuantity(UNKNOWN_REFERENCE, sku or "LAMP", qty)
+            self.refuse_unknown_order(command)
+            return
+        before = database_state()
+        order = orders_of(before)[reference]
+        sku = self.line_sku(before, order, sku, label, on_it=True)
+        line = lines_of(before, order["id"]).get(sku)
+        if line is not None and same_quantity:
+            qty = line["quantity"]
+        reasons = []
+        if qty <= 0:
+            reasons.append("the quantity is not positive")
+        if sku not in products_of(before):
+            reasons.append("the SKU is unknown")
+        if order["status"] == domain.CANCELLED:
+            reasons.append("the order is cancelled")
+        if line is None:
+            reasons.append("the order has no line for the SKU")
+        result = self.execute(
+            services.change_line_quantity,
+            commands.ChangeLineQuantity(reference, sku, qty),
+            before,
+            refused_because=" and ".join(reasons) or None,
+        )
+        if result is None:
+            return
+        if qty == line["quantity"]:
+            assert (result.events, self.state) == ((), before)  # nothing changes
+            return
+        assert lines_of(self.state, order["id"])[sku]["quantity"] == qty
+        was_allocated = line["id"] in allocated_line_ids(before)
+        is_allocated = line["id"] in allocated_line_ids(self.state)
+        decisions = [
+            event
+            for event in result.events
+            if isinstance(event, events.Allocated | events.OutOfStock)
+        ]
+        if was_allocated or order["status"] == domain.SUBMITTED:
+            # Reallocated: released (when it was allocated), then placed by the policy.
+            assert len(decisions) == 1
+            assert is_allocated == isinstance(decisions[0], events.Allocated)
+        else:
+            assert (decisions, is_allocated) == ([], False)
+        released = [event for event in result.events if isinstance(event, events.Deallocated)]
+        assert len(released) == was_allocated
+
+    @rule(reference=orders, sku=LINE_COMMAND_SKUS, label=LABELS, unknown=UNKNOWN)
+    def remove_line(self, reference, sku, label, unknown):
+        if unknown:
+            self.refuse_unknown_order(commands.RemoveLine(UNKNOWN_REFERENCE, sku or "LAMP"))
+            return
+        before = database_state()
+        order = orders_of(before)[reference]
+        sku = self.line_sku(before, order, sku, label, on_it=True)
+        lines = lines_of(before, order["id"])
+        reasons = []
+        if sku not in products_of(before):
+            reasons.append("the SKU is unknown")
+        if order["status"] == domain.CANCELLED:
+            reasons.append("the order is cancelled")
+        if sku not in lines:
+            reasons.append("the order has no line for the SKU")
+        elif order["status"] == domain.SUBMITTED and len(lines) == 1:
+            reasons.append("it is the submitted order's last line")
+        result = self.execute(
+            services.remove_line,
+            commands.RemoveLine(reference, sku),
+            before,
+            refused_because=" and ".join(reasons) or None,
+        )
+        if result is None:
+            return
+        assert sku not in lines_of(self.state, order["id"])
+        was_allocated = lines[sku]["id"] in allocated_line_ids(before)
+        assert [event.kind for event in result.events] == (
+            ["Deallocated", "LineRemoved"] if was_allocated else ["LineRemoved"]
+        )
 
     def refuse_unknown_order(self, command: commands.Command) -> None:
         self.execute(
