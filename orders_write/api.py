@@ -18,7 +18,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.http.api import StrictSerializer, error_responses, flatten_errors, readable_values
-from config.http.schema import READ_THIS_WRITE, LinkedResponse, link
+from config.http.schema import (
+    READ_THIS_WRITE,
+    LinkedResponse,
+    events_example,
+    link,
+    response_example,
+)
 from orders_write import api_examples, commands, domain, services
 
 TOKEN_HEADER = OpenApiParameter(
@@ -498,12 +504,7 @@ def _line_links(sku: str) -> dict:
 
 
 def _accepted_example(*events: tuple[str, dict]) -> OpenApiExample:
-    return OpenApiExample(
-        "Accepted",
-        value={"events": [{"name": name, "data": data} for name, data in events]},
-        response_only=True,
-        status_codes=["202"],
-    )
+    return response_example(202, "Accepted", events_example(*events))
 
 
 class OrderLineAddApi(CommandView):
