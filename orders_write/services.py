@@ -680,18 +680,23 @@ def deallocate(command: commands.Deallocate) -> CommandResult:
 
 def _order_lines(
     command: commands.AddLine | commands.ChangeLineQuantity | commands.RemoveLine,
-) -> tuple[domain.Checks, Order | None, dict[str, OrderLine]]:
-    """A command on a line: its checks so far, and the order (locked) and its lines by SKU,
-    unless the order is unknown (a refusal among the checks)."""
+    check: Callable[[domain.OrderLines, str], None],
+) -> tuple[Order, dict[str, OrderLine]]:
+    """A command on a line, checked (its values, then the order's lines by the domain's
+    ``check``, every refusal at once): the order (locked) and its lines by SKU."""
     checks = _checks_line(command)
-    order = None
+    order, lines = None, {}
     if checks.passed("reference"):
         with checks:
             order = _lock_order(command.reference)
-    if order is None:
-        return checks, None, {}
-    # An order's lines change only under its lock, which is held now.
-    return checks, order, {line.product_id: line for line in order.lines.all()}
+    if order is not None:
+        # An order's lines change only under its lock, which is held now.
+        lines = {line.product_id: line for line in order.lines.all()}
+        if checks.passed("sku"):
+            with checks:
+                check(_domain_order(order, lines), command.sku)
+    checks.done()
+    return order, lines
 
 
 def _domain_order(
@@ -734,11 +739,7 @@ def _save_line_decision(
 
 @_service
 def add_line(command: commands.AddLine) -> CommandResult:
-    checks, order, lines = _order_lines(command)
-    if order is not None and checks.passed("sku"):
-        with checks:
-            domain.check_can_add_line(_domain_order(order, lines), command.sku)
-    checks.done()
+    order, lines = _order_lines(command, domain.check_can_add_line)
     product = _lock_products([command.sku])[command.sku]
     aggregate, batch_ids = _aggregate(product, with_batches=order.status == Order.Status.SUBMITTED)
     decision = domain.add_line(
@@ -760,11 +761,7 @@ def add_line(command: commands.AddLine) -> CommandResult:
 
 @_service
 def change_line_quantity(command: commands.ChangeLineQuantity) -> CommandResult:
-    checks, order, lines = _order_lines(command)
-    if order is not None and checks.passed("sku"):
-        with checks:
-            domain.check_can_change_line(_domain_order(order, lines), command.sku)
-    checks.done()
+    order, lines = _order_lines(command, domain.check_can_change_line)
     line = lines[command.sku]
     product = _lock_products([command.sku])[command.sku]
     allocation = _line_allocation(line)
@@ -789,11 +786,8 @@ def change_line_quantity(command: commands.ChangeLineQuantity) -> CommandResult:
 
 @_service
 def remove_line(command: commands.RemoveLine) -> CommandResult:
-    checks, order, lines = _order_lines(command)
-    if order is not None and checks.passed("sku"):
-        with checks:
-            domain.check_can_change_line(_domain_order(order, lines), command.sku, removing=True)
-    checks.done()
+    removable = functools.partial(domain.check_can_change_line, removing=True)
+    order, lines = _order_lines(command, removable)
     line = lines[command.sku]
     product = _lock_products([command.sku])[command.sku]
     allocation = _line_allocation(line)
