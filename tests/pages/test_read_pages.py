@@ -6,6 +6,8 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.formats import date_format
 
@@ -731,3 +733,32 @@ def test_an_unknown_page_is_a_not_found_page_with_navigation(staff):
     assert response.status_code == 404
     assert "Not found" in text(dom(response))
     assert 'href="/stock/"' in response.content.decode()
+
+
+# --- a bounded number of queries, whatever the size --------------------------------------
+
+
+def queries_made(client, path: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(path).status_code == 200
+    return len(captured)
+
+
+def test_the_read_pages_make_as_many_queries_for_many_rows_as_for_one(staff):
+    add_batch("depot-0", "SKU-0", 10)
+    place("o0", ("SKU-0", 1))
+    submit("o0")
+    paths = ["/orders/", "/orders/?waiting=true", "/orders/o0/", "/stock/"]
+    for path in paths:
+        queries_made(staff, path)  # the first request also prepares its statements
+    with_one = {path: queries_made(staff, path) for path in paths}
+
+    for number in range(1, 12):
+        sku = f"SKU-{number}"
+        add_batch(f"depot-{number}", sku, 2)
+        add_batch(f"ship-{number}", sku, 3, TOMORROW)
+        place(f"o{number}", (sku, 1), ("SKU-0", 1))
+        submit(f"o{number}")
+    services.create_batch(commands.CreateBatch("depot-more", "SKU-0", 5))
+
+    assert {path: queries_made(staff, path) for path in paths} == with_one
