@@ -1,4 +1,4 @@
-"""A gunicorn worker killed in the middle of a command: nothing half-written is visible,
+"""A worker of the server (granian) killed in the middle of a command: nothing half-written is visible,
 nothing committed is lost, and the server goes on serving."""
 
 import threading
@@ -28,7 +28,7 @@ def server(staff_groups):
         environment(READ_MODEL_REFRESH="sync"),
         port,
         workers=1,
-        options=("--graceful-timeout", "5"),
+        options=("--workers-kill-timeout", "5"),
         ready_path="/api/schema/",
     )
     yield f"http://127.0.0.1:{port}", process
@@ -80,7 +80,7 @@ def test_a_worker_killed_during_a_command_leaves_nothing_half_written(server):
     assert not Order.objects.filter(reference="doomed").exists()
     assert Event.objects.count() == events_before
 
-    # The master starts a new worker; the same command now goes through, once.
+    # granian's main process starts a new worker; the same command now goes through, once.
     wait_until(lambda: answers(base + "/api/schema/"), timeout=60, what="a new worker")
     answer = post(base, "/api/allocate", {"orderid": "doomed", "sku": "LAMP", "qty": 2}, token)
     assert answer.status == 202
