@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import peer
-from config.server import environment as server_environment
 from bench.harness import (
     PROJECT,
     Client,
@@ -41,6 +40,7 @@ from bench.harness import (
     fresh_database_url,
     start_server,
 )
+from config.server import environment as server_environment
 from tests.processes import free_port, manage, start_watcher, stop
 
 DATABASE = "quartermaster_bench"

@@ -1,6 +1,7 @@
 """Processes that tests and the benchmark start from outside, as a deployment runs them:
-manage.py commands, the production server (config/server.py: granian), the read side's watcher (`refresh_views --watch`) and
-supervisord, on free ports, against the database their environment names.
+manage.py commands, the production server (config/server.py: granian), the read side's
+watcher (`refresh_views --watch`) and supervisord, on free ports, against the database
+their environment names.
 
 Nothing Django at import time: bench/ imports this before it sets Django up.
 """

@@ -1,5 +1,5 @@
-"""A worker of the server (granian) killed in the middle of a command: nothing half-written is visible,
-nothing committed is lost, and the server goes on serving."""
+"""A worker of the server (granian) killed in the middle of a command: nothing
+half-written is visible, nothing committed is lost, and the server goes on serving."""
 
 import threading
 import urllib.error
