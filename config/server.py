@@ -22,10 +22,11 @@ APPLICATION = "config.wsgi:application"
 # Defaults for granian's settings (`granian --help` names each variable).
 SETTINGS = {
     "GRANIAN_INTERFACE": "wsgi",
-    # One thread per worker runs Django. On two cores, more threads only take turns at the
-    # GIL: measured 1 ahead of 2, 4 and granian's default (README, "Performance"). A query
-    # waiting for its write (READ_MODEL_MAX_WAIT) holds its worker meanwhile.
-    "GRANIAN_BLOCKING_THREADS": "1",
+    # Threads per worker running Django. A query waiting for its write holds its thread for
+    # up to READ_MODEL_MAX_WAIT: with one, four such queries stalled both workers (lookups
+    # beside them fell to a third, p99 5-7 s); with four they did not, and plain lookups
+    # and allocates were no slower than with one (README, "Performance").
+    "GRANIAN_BLOCKING_THREADS": "4",
     "GRANIAN_WEBSOCKETS": "false",
     # A worker that dies (killed, out of memory) is replaced, as gunicorn's arbiter did;
     # granian stops altogether only when a new one dies again within 5.5 s of starting.
