@@ -24,8 +24,8 @@ SETTINGS = {
     "GRANIAN_INTERFACE": "wsgi",
     # Threads per worker running Django. A query waiting for its write holds its thread for
     # up to READ_MODEL_MAX_WAIT: with one, four such queries stalled both workers (lookups
-    # beside them fell to a third, p99 5-7 s); with four they did not, and plain lookups
-    # and allocates were no slower than with one (README, "Performance").
+    # beside them fell to a third, p99 5-7 s); with four they did not, for at most ~10 % of
+    # plain lookups and with slightly more allocates (README, "Performance").
     "GRANIAN_BLOCKING_THREADS": "4",
     "GRANIAN_WEBSOCKETS": "false",
     # A worker that dies (killed, out of memory) is replaced, as gunicorn's arbiter did;
