@@ -34,7 +34,7 @@ demo: migrate
 
 run: demo
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	@echo "Quartermaster on http://$(HOST):$(PORT)/ ($(WEB_CONCURRENCY) gunicorn workers and the read side's watcher)"
+	@echo "Quartermaster on http://$(HOST):$(PORT)/ (granian, $(WEB_CONCURRENCY) workers, and the read side's watcher)"
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/supervisord --configuration config/supervisord.conf
 
 # Django's development server, with no watcher beside it: each write refreshes its read
@@ -67,7 +67,7 @@ format: install
 stop-db: install
 	$(PY) -m config.localdb stop
 
-# A 60-second mixed load against gunicorn and the watcher, then its checks (SOAK_SECONDS,
+# A 60-second mixed load against granian and the watcher, then its checks (SOAK_SECONDS,
 # SOAK_CLIENTS to change); prints requests/s and error counts.
 soak: install
 	$(PY) -m bench.soak

@@ -3,7 +3,7 @@
 For each size it seeds a database of its own (``quartermaster_bench``, made afresh),
 then measures what decides whether the read side scales: the refresh work of one
 write and a full base rebuild per view, POST /api/allocate latency in sync and async
-mode, the read endpoints' requests/s under gunicorn (wrk) against the same queries
+mode, the read endpoints' requests/s under granian (wrk) against the same queries
 straight through pgbench (the physical limit), and the read-your-writes wait under a
 steady write rate. It prints the machine and one markdown table with each target's
 PASS/FAIL beside its figures, and writes everything to bench/results.json. It never
@@ -40,6 +40,7 @@ from bench.harness import (
     fresh_database_url,
     start_server,
 )
+from config.server import environment as server_environment
 from tests.processes import free_port, manage, start_watcher, stop
 
 DATABASE = "quartermaster_bench"
@@ -454,7 +455,8 @@ def machine_description() -> dict[str, str]:
         "Python": platform.python_version(),
         "load average at start": load,
         "set-up": (
-            f"gunicorn 2 workers of {os.environ.get('GUNICORN_THREADS', '4')} threads;"
+            "granian (WSGI) 2 workers of"
+            f" {server_environment(os.environ)['GRANIAN_BLOCKING_THREADS']} blocking threads;"
             f" wrk and pgbench {CLIENTS} clients, "
             f"{_seconds():g} s each; {_writes()} allocates per mode (at most 120 s); "
             "read-your-writes and the watcher's cost at "

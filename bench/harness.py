@@ -1,5 +1,6 @@
 """What `make soak` and `make bench` share: a database of their own, management commands
-run against it, and gunicorn (2 workers) with the read side's watcher serving it.
+run against it, and `make run`'s server (granian, 2 workers) with the read side's watcher
+serving it.
 
 Both drive the application from the outside, as a deployment would see it, so they
 start real processes rather than Django's test server.
@@ -68,10 +69,13 @@ def create_token_user(environment: dict, username: str) -> str:
 
 
 def start_server(environment: dict, port: int, *, workers: int = 2) -> subprocess.Popen:
-    """gunicorn serving the project on 127.0.0.1:``port``, with the threads per worker
-    `make run` gives it (config/gunicorn.py); returns once it answers."""
+    """The server `make run` runs (config/server.py: granian, ``workers`` workers of
+    `make run`'s blocking threads) serving the project on 127.0.0.1:``port``; returns once
+    it answers. Without its access log, unless ``environment`` asks for it: written from
+    Python in the workers, it cost ~17 % of the allocations lookup's requests/s here, and
+    the peer's gunicorn writes none."""
     return processes.start_server(
-        environment, port, workers=workers, threads=int(environment.get("GUNICORN_THREADS", "4"))
+        {"GRANIAN_LOG_ACCESS_ENABLED": "false", **environment}, port, workers=workers
     )
 
 

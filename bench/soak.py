@@ -1,7 +1,7 @@
-"""`make soak`: a mixed load against gunicorn with the read side's watcher, then checks.
+"""`make soak`: a mixed load against granian with the read side's watcher, then checks.
 
 For SOAK_SECONDS (default 60) SOAK_CLIENTS threads (default 8) allocate, place and
-submit orders, and read back with the consistency tokens they got, against gunicorn
+submit orders, and read back with the consistency tokens they got, against granian
 (2 workers, READ_MODEL_REFRESH=async) and `refresh_views --watch`, on a database of its
 own. Then it checks: zero 5xx, zero oversold units, every view equal to its query on
 the write tables. It prints requests/s and the count of each status, and exits
@@ -140,7 +140,7 @@ def main() -> int:
     requests = sum(statuses.values())
     server_errors = sum(count for status, count in statuses.items() if status >= 500)
     failures = statuses.get(0, 0)
-    print(f"soak: {CLIENTS} clients for {elapsed:.0f} s against gunicorn (2 workers) + watcher")
+    print(f"soak: {CLIENTS} clients for {elapsed:.0f} s against granian (2 workers) + watcher")
     print(f"requests: {requests} ({requests / elapsed:.0f}/s)")
     print(
         "statuses: " + ", ".join(f"{status}: {count}" for status, count in sorted(statuses.items()))

@@ -1,4 +1,4 @@
-"""WSGI entry point (gunicorn serves ``config.wsgi``)."""
+"""WSGI entry point (granian serves ``config.wsgi:application``: config/server.py)."""
 
 import os
 

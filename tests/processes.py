@@ -1,6 +1,7 @@
 """Processes that tests and the benchmark start from outside, as a deployment runs them:
-manage.py commands, gunicorn, the read side's watcher (`refresh_views --watch`) and
-supervisord, on free ports, against the database their environment names.
+manage.py commands, the production server (config/server.py: granian), the read side's
+watcher (`refresh_views --watch`) and supervisord, on free ports, against the database
+their environment names.
 
 Nothing Django at import time: bench/ imports this before it sets Django up.
 """
@@ -94,15 +95,16 @@ def start_server(
     options: tuple[str, ...] = (),
     ready_path: str = "/accounts/login/",
 ) -> subprocess.Popen:
-    """gunicorn serving the project on 127.0.0.1:``port``; returns once ``ready_path``
-    answers. ``threads`` per worker (gthread), else gunicorn's sync workers."""
-    command = [sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", str(workers)]
+    """The server `make run` runs (config/server.py: granian) serving the project on
+    127.0.0.1:``port``, with granian ``options``; returns once ``ready_path`` answers.
+    ``threads`` blocking threads per worker, else `make run`'s."""
+    values = {"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers)}
     if threads is not None:
-        command += ["--threads", str(threads)]
+        values["GRANIAN_BLOCKING_THREADS"] = str(threads)
     server = subprocess.Popen(
-        [*command, *options, "--bind", f"127.0.0.1:{port}"],
+        [sys.executable, "-m", "config.server", *options],
         cwd=PROJECT,
-        env=environment,
+        env={**environment, **values},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -129,7 +131,7 @@ def start_watcher(
 
 
 def start_supervisord(environment: dict, directory: Path) -> subprocess.Popen:
-    """What `make run` serves: supervisord (config/supervisord.conf) running gunicorn and
+    """What `make run` serves: supervisord (config/supervisord.conf) running granian and
     the watcher, from this virtualenv; its pid file and log (supervisord.log) in
     ``directory``."""
     bin_directory = Path(sys.executable).parent
@@ -149,7 +151,7 @@ def start_supervisord(environment: dict, directory: Path) -> subprocess.Popen:
 
 
 def stop(process: subprocess.Popen, *, timeout: float = 60) -> None:
-    """SIGTERM and wait: gunicorn, the watcher and supervisord all shut down cleanly on it."""
+    """SIGTERM and wait: granian, the watcher and supervisord all shut down cleanly on it."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=timeout)

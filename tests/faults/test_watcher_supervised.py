@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def application(staff_groups, tmp_path):
-    """What `make run` serves: supervisord running gunicorn and the watcher."""
+    """What `make run` serves: supervisord running granian and the watcher."""
     port = free_port()
     process = start_supervisord(
         environment(
@@ -40,7 +40,7 @@ def application(staff_groups, tmp_path):
     log = tmp_path / "supervisord.log"
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: answers(base + "/api/schema/"), timeout=60, what="gunicorn to serve")
+        wait_until(lambda: answers(base + "/api/schema/"), timeout=60, what="the server to serve")
         wait_until(lambda: _running_watcher() is not None, timeout=60, what="a watcher")
         yield base, log
     finally:

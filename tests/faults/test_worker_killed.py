@@ -1,5 +1,5 @@
-"""A gunicorn worker killed in the middle of a command: nothing half-written is visible,
-nothing committed is lost, and the server goes on serving."""
+"""A worker of the server (granian) killed in the middle of a command: nothing
+half-written is visible, nothing committed is lost, and the server goes on serving."""
 
 import threading
 import urllib.error
@@ -7,14 +7,13 @@ import urllib.request
 
 import psutil
 import pytest
-from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from orders_read import refresh, verification
 from orders_read.read_models import READ_MODELS
 from orders_write.models import Event, Order
-from tests.database import other_connection
 from tests.factories import add_batch, make_user
+from tests.faults.commands import a_command_waits_for_the_product, hold_the_product
 from tests.processes import answers, environment, free_port, post, start_server, stop
 from tests.waiting import wait_until
 
@@ -28,21 +27,11 @@ def server(staff_groups):
         environment(READ_MODEL_REFRESH="sync"),
         port,
         workers=1,
-        options=("--graceful-timeout", "5"),
+        options=("--workers-kill-timeout", "5"),
         ready_path="/api/schema/",
     )
     yield f"http://127.0.0.1:{port}", process
     stop(process, timeout=30)
-
-
-def _command_waits_for_the_product() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-            " AND query LIKE '%%orders_write_product%%' AND pid <> pg_backend_pid()"
-            " AND datname = current_database()"
-        )
-        return cursor.fetchone()[0] > 0
 
 
 def test_a_worker_killed_during_a_command_leaves_nothing_half_written(server):
@@ -51,9 +40,7 @@ def test_a_worker_killed_during_a_command_leaves_nothing_half_written(server):
     token = Token.objects.create(user=make_user("staff")).key
     events_before = Event.objects.count()
     # Hold the product's row: the command creates its order, then waits here.
-    holder = other_connection()
-    with holder.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM orders_write_product WHERE sku = 'LAMP' FOR UPDATE")
+    holder = hold_the_product("LAMP")
     outcome = {}
 
     def send():
@@ -66,7 +53,7 @@ def test_a_worker_killed_during_a_command_leaves_nothing_half_written(server):
 
     sender = threading.Thread(target=send)
     sender.start()
-    wait_until(_command_waits_for_the_product, what="the command to wait for the product")
+    wait_until(a_command_waits_for_the_product, what="the command to wait for the product")
 
     for worker in psutil.Process(master.pid).children():
         worker.kill()
@@ -76,11 +63,11 @@ def test_a_worker_killed_during_a_command_leaves_nothing_half_written(server):
 
     assert "error" in outcome  # the client saw the connection drop, not a success
     # The worker's transaction died with its connection: no order, no event, no line.
-    wait_until(lambda: not _command_waits_for_the_product(), what="the backend to go")
+    wait_until(lambda: not a_command_waits_for_the_product(), what="the backend to go")
     assert not Order.objects.filter(reference="doomed").exists()
     assert Event.objects.count() == events_before
 
-    # The master starts a new worker; the same command now goes through, once.
+    # granian's main process starts a new worker; the same command now goes through, once.
     wait_until(lambda: answers(base + "/api/schema/"), timeout=60, what="a new worker")
     answer = post(base, "/api/allocate", {"orderid": "doomed", "sku": "LAMP", "qty": 2}, token)
     assert answer.status == 202
