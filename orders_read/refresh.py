@@ -144,27 +144,38 @@ def _refresh_once(unit: str, *, full: bool = False, timeout: float | None = None
 
     It rewrites the delta's rows of the keys written since the last refresh's snapshot
     (``dirty keys`` not visible in it), so its work grows with what was written since,
-    not with the delta. ``full`` (and a unit without a recorded refresh) rewrites the
-    whole delta: every key written since the base's snapshot.
+    not with the delta. ``full`` (and a unit without a recorded refresh, or whose base
+    was rebuilt since) rewrites the whole delta: every key written since the base's
+    snapshot. The rows readers see, in all and per value of the counted column, are
+    counted along (``value_counts``).
     """
     spec = READ_MODELS[unit]
     started = time.monotonic()
     try:
         with in_snapshot(timeout) as (cursor, snapshot, taken_at):
+            # A base rebuilt under a later snapshot than the last refresh's may hold
+            # writes no refresh has counted: readers see them already, in the base, so
+            # only counting afresh counts them.
             cursor.execute(
-                "SELECT snapshot, row_count, delta_row_count, value_counts"
-                " FROM read_model_state WHERE unit = %s",
+                "SELECT state.snapshot, state.row_count, state.delta_row_count,"
+                " state.value_counts, coalesce(base.rebuilt_at > state.last_refreshed_at, false)"
+                " FROM read_model_state state"
+                " LEFT JOIN read_model_base_state base ON base.unit = state.unit"
+                " WHERE state.unit = %s",
                 [unit],
             )
-            previous, row_count, delta_row_count, value_counts = cursor.fetchone() or (
-                "",
-                None,
-                None,
-                None,
+            previous, row_count, delta_row_count, value_counts, rebuilt_since = (
+                cursor.fetchone() or ("", None, None, None, False)
             )
             value_counts = read_models.parse_counts(value_counts)
             counts_unknown = bool(spec.counted_by) and value_counts is None
-            if full or not previous or row_count is None or delta_row_count is None:
+            if (
+                full
+                or rebuilt_since
+                or not previous
+                or row_count is None
+                or delta_row_count is None
+            ):
                 row_count, delta_row_count, rows_refreshed = _rewrite_delta(cursor, spec)
                 value_counts = _count_values_afresh(cursor, spec)
             elif counts_unknown:
