@@ -13,6 +13,10 @@ created by migrations (``RunSQL(model.create_sql(), model.drop_sql())``):
 * ``<name>``: a plain view, the delta's rows for its keys and the base's for every other
   key. The unmanaged models in ``models.py`` read it.
 
+A read model with a ``counted_by`` column has its rows per value of it kept as it is
+rebuilt and refreshed (``value_counts``, migration 0023), so that a list counts them
+without scanning.
+
 Nothing outside the read side knows that a read model has a base or a delta.
 """
 
