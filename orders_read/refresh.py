@@ -144,10 +144,10 @@ def _refresh_once(unit: str, *, full: bool = False, timeout: float | None = None
 
     It rewrites the delta's rows of the keys written since the last refresh's snapshot
     (``dirty keys`` not visible in it), so its work grows with what was written since,
-    not with the delta. ``full`` (and a unit without a recorded refresh, or whose base
-    was rebuilt since) rewrites the whole delta: every key written since the base's
-    snapshot. The rows readers see, in all and per value of the counted column, are
-    counted along (``value_counts``).
+    not with the delta. ``full`` (and a unit without a recorded refresh) rewrites the
+    whole delta: every key written since the base's snapshot. The rows readers see, in
+    all and per value of the counted column (``value_counts``), are counted along; afresh
+    after a whole rewrite or a base rebuilt since the last refresh.
     """
     spec = READ_MODELS[unit]
     started = time.monotonic()
@@ -155,7 +155,8 @@ def _refresh_once(unit: str, *, full: bool = False, timeout: float | None = None
         with in_snapshot(timeout) as (cursor, snapshot, taken_at):
             # A base rebuilt under a later snapshot than the last refresh's may hold
             # writes no refresh has counted: readers see them already, in the base, so
-            # only counting afresh counts them.
+            # only counting afresh (from the base's counts, key by key of the delta)
+            # counts them.
             cursor.execute(
                 "SELECT state.snapshot, state.row_count, state.delta_row_count,"
                 " state.value_counts, coalesce(base.rebuilt_at > state.last_refreshed_at, false)"
@@ -169,14 +170,12 @@ def _refresh_once(unit: str, *, full: bool = False, timeout: float | None = None
             )
             value_counts = read_models.parse_counts(value_counts)
             counts_unknown = bool(spec.counted_by) and value_counts is None
-            if (
-                full
-                or rebuilt_since
-                or not previous
-                or row_count is None
-                or delta_row_count is None
-            ):
+            if full or not previous or row_count is None or delta_row_count is None:
                 row_count, delta_row_count, rows_refreshed = _rewrite_delta(cursor, spec)
+                value_counts = _count_values_afresh(cursor, spec)
+            elif rebuilt_since:
+                rows_refreshed = _update_delta(cursor, spec, previous)[2]
+                row_count, delta_row_count = _count_rows_afresh(cursor, spec)
                 value_counts = _count_values_afresh(cursor, spec)
             elif counts_unknown:
                 shown, rows, rows_refreshed = _update_delta(cursor, spec, previous)[:3]
@@ -293,11 +292,18 @@ def _update_delta(
 def _rewrite_delta(cursor, spec: read_models.ReadModel) -> tuple[int, int, int]:
     """Rewrite the whole delta, every key written since the base's snapshot, and count
     afresh: (rows readers see, the delta's rows, rows written)."""
-    quote = connection.ops.quote_name
-    delta, base = quote(spec.delta), quote(spec.base)
+    delta = connection.ops.quote_name(spec.delta)
     cursor.execute(
         f"DELETE FROM {delta}; INSERT INTO {delta} {spec.delta_rows(spec.pending_keys())}"
     )
+    row_count, delta_row_count = _count_rows_afresh(cursor, spec)
+    return row_count, delta_row_count, delta_row_count
+
+
+def _count_rows_afresh(cursor, spec: read_models.ReadModel) -> tuple[int, int]:
+    """(rows readers see, the delta's rows), counted afresh."""
+    quote = connection.ops.quote_name
+    delta, base = quote(spec.delta), quote(spec.base)
     # The view's rows: the base's, less those of the delta's keys, plus the delta's; the
     # base's hidden rows key by key, so that each count is an index lookup whatever the
     # statistics.
@@ -317,7 +323,7 @@ def _rewrite_delta(cursor, spec: read_models.ReadModel) -> tuple[int, int, int]:
     else:
         cursor.execute(f"SELECT count(*) FROM {quote(spec.name)}")
         (row_count,) = cursor.fetchone()
-    return row_count, delta_row_count, delta_row_count
+    return row_count, delta_row_count
 
 
 def failed(
