@@ -176,6 +176,10 @@ class OrderListApi(SelectorListView):
     serializer_class = OrderSummarySerializer
     filterset_class = OrderFilter
 
+    def count_results(self) -> int:
+        # The filters were checked when the list was read (get_queryset).
+        return queries.order_count(filters=self.request.query_params)
+
     def paginate_queryset(self, queryset):
         return queries.with_stock_expected(super().paginate_queryset(queryset))
 

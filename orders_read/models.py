@@ -215,6 +215,12 @@ class RefreshState(models.Model):
         help_text="When someone asked for its delta to be folded into its base; the watcher"
         " does it in the background.",
     )
+    value_counts = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Rows readers see per value of the read model's counted column, as of"
+        " the last refresh (valid while row_count is known).",
+    )
 
     class Meta:
         db_table = "read_model_state"
@@ -242,6 +248,14 @@ class BaseState(models.Model):
     duration_ms = models.FloatField(null=True, blank=True)
     row_count = models.BigIntegerField(null=True, blank=True)
     rebuild_count = models.PositiveBigIntegerField(default=0)
+    value_counts = models.JSONField(
+        null=True, blank=True, help_text="The base's rows per value of the counted column."
+    )
+    value_counts_snapshot = models.TextField(
+        blank=True,
+        help_text="The snapshot of the base that value_counts counted: they hold only while"
+        " it is the base's.",
+    )
 
     class Meta:
         db_table = "read_model_base_state"

@@ -74,6 +74,41 @@ def orders(*, filters: Mapping[str, object] | None = None) -> QuerySet[OrderSumm
     return _filtered(OrderFilter, filters, OrderSummary.objects.all())
 
 
+# Filters that do not narrow which orders a list holds, only how it is sorted.
+_NOT_NARROWING = {"ordering"}
+
+
+def order_count(*, filters: Mapping[str, object] | None = None) -> int:
+    """How many orders ``orders(filters=...)`` holds, exactly, without counting them
+    when only the status narrows it: the rows per status that each refresh of
+    ``order_summary`` keeps with its snapshot (so a query that waited for a write's
+    token counts that write). Other filters are counted on their indexes."""
+    filterset = OrderFilter(filters or {}, queryset=OrderSummary.objects.all())
+    if not filterset.is_valid():
+        raise InvalidFilters({field: list(errors) for field, errors in filterset.errors.items()})
+    narrowing = {
+        name
+        for name, value in filterset.form.cleaned_data.items()
+        if value not in (None, "", []) and name not in _NOT_NARROWING
+    }
+    if narrowing <= {"status"}:
+        kept = kept_counts(OrderSummary._meta.db_table)
+        if kept is not None:
+            status = filterset.form.cleaned_data.get("status")
+            return kept.get(status, 0) if status else sum(kept.values())
+    return filterset.qs.order_by().count()
+
+
+def kept_counts(unit: str) -> dict[str, int] | None:
+    """The rows readers of ``unit`` see per value of its counted column, as its last
+    refresh kept them; None while they are unknown (before its first refresh)."""
+    return (
+        RefreshState.objects.filter(unit=unit, row_count__isnull=False)
+        .values_list("value_counts", flat=True)
+        .first()
+    )
+
+
 def order(reference: str) -> OrderSummary | None:
     return OrderSummary.objects.filter(reference=reference).first()
 

@@ -13,11 +13,16 @@ created by migrations (``RunSQL(model.create_sql(), model.drop_sql())``):
 * ``<name>``: a plain view, the delta's rows for its keys and the base's for every other
   key. The unmanaged models in ``models.py`` read it.
 
+A read model with a ``counted_by`` column has its rows per value of it kept as it is
+rebuilt and refreshed (``value_counts``, migration 0023), so that a list counts them
+without scanning.
+
 Nothing outside the read side knows that a read model has a base or a delta.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -63,6 +68,10 @@ class ReadModel:
     indexes: tuple[Index, ...]
     # Events (by name) whose writes this read model shows; finds the ones behind the log.
     events: frozenset[str]
+    # A column (never NULL) whose rows are counted per value as the read model is
+    # refreshed (``value_counts``), so that a list answers how many match without
+    # counting them; empty for none.
+    counted_by: str = ""
 
     @property
     def base(self) -> str:
@@ -153,6 +162,15 @@ class ReadModel:
             f" WHERE unit = '{self.name}';\n" + self.delta_sql() + self.view_sql()
         )
 
+    def value_counts(self, relation: str, where: str = "") -> str:
+        """SQL of ``relation``'s rows (optionally ``where``) per value of ``counted_by``,
+        as one jsonb object ``{value: rows}`` (``{}`` for none)."""
+        return (
+            f"SELECT coalesce(jsonb_object_agg(counted.value, counted.row_count), '{{}}')"
+            f" FROM (SELECT {self.counted_by}::text AS value, count(*) AS row_count"
+            f" FROM {relation} {where} GROUP BY 1) counted"
+        )
+
     def drop_sql(self) -> str:
         """Drops the read model's objects, whatever kind each is (the delta was a
         materialized view before it was a table)."""
@@ -241,6 +259,7 @@ LEFT JOIN orders_write_allocation allocation ON allocation.line_id = line.id""",
         Index("customer", "customer_name"),
     ),
     events=frozenset(_ORDER_EVENTS | _ALLOCATION_EVENTS | _LINE_EVENTS | {"OutOfStock"}),
+    counted_by="status",
 )
 
 ORDER_LINES_VIEW = ReadModel(
@@ -438,6 +457,12 @@ READ_MODELS: dict[str, ReadModel] = {
         WAITING_LINES,
     )
 }
+
+
+def parse_counts(value: str | dict | None) -> dict[str, int] | None:
+    """Counts per value (``ReadModel.value_counts``) as a cursor returns them: Django
+    leaves jsonb unparsed on its connections, for its JSONField to parse."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 class UnknownReadModel(ValueError):

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from psycopg2.extras import Json
 
 from orders_read import read_models
 from orders_read.read_models import READ_MODELS, DirtyKeys
@@ -63,19 +64,36 @@ def rebuild_base(
             cursor.execute(
                 f"REFRESH MATERIALIZED VIEW {'CONCURRENTLY ' if concurrently else ''}{base}"
             )
-            cursor.execute(f"SELECT count(*) FROM {base}")
-            (row_count,) = cursor.fetchone()
+            value_counts = None
+            if spec.counted_by:
+                # One pass counts the rows and their values.
+                cursor.execute(spec.value_counts(base))
+                value_counts = read_models.parse_counts(cursor.fetchone()[0])
+                row_count = sum(value_counts.values())
+            else:
+                cursor.execute(f"SELECT count(*) FROM {base}")
+                (row_count,) = cursor.fetchone()
             duration_ms = (time.monotonic() - started) * 1000
             # In the rebuild's transaction: the base's rows and the snapshot that says
             # which writes they include become visible together.
             cursor.execute(
-                "INSERT INTO read_model_base_state"
-                " (unit, snapshot, rebuilt_at, duration_ms, row_count, rebuild_count)"
-                " VALUES (%s, %s, %s, %s, %s, 1) ON CONFLICT (unit) DO UPDATE SET"
+                "INSERT INTO read_model_base_state (unit, snapshot, rebuilt_at, duration_ms,"
+                " row_count, value_counts, value_counts_snapshot, rebuild_count)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, 1) ON CONFLICT (unit) DO UPDATE SET"
                 " snapshot = excluded.snapshot, rebuilt_at = excluded.rebuilt_at,"
                 " duration_ms = excluded.duration_ms, row_count = excluded.row_count,"
+                " value_counts = excluded.value_counts,"
+                " value_counts_snapshot = excluded.value_counts_snapshot,"
                 " rebuild_count = read_model_base_state.rebuild_count + 1",
-                [unit, snapshot, taken_at, duration_ms, row_count],
+                [
+                    unit,
+                    snapshot,
+                    taken_at,
+                    duration_ms,
+                    row_count,
+                    None if value_counts is None else Json(value_counts),
+                    snapshot,
+                ],
             )
             # The requests to compact that this rebuild answers: those made before it.
             cursor.execute(

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError, OperationalError, connection, transaction
+from psycopg2.extras import Json
 
 from orders_read import read_models
 from orders_read.read_models import READ_MODELS
@@ -144,33 +145,113 @@ def _refresh_once(unit: str, *, full: bool = False, timeout: float | None = None
     It rewrites the delta's rows of the keys written since the last refresh's snapshot
     (``dirty keys`` not visible in it), so its work grows with what was written since,
     not with the delta. ``full`` (and a unit without a recorded refresh) rewrites the
-    whole delta: every key written since the base's snapshot.
+    whole delta: every key written since the base's snapshot. The rows readers see, in
+    all and per value of the counted column (``value_counts``), are counted along; afresh
+    after a whole rewrite or a base rebuilt since the last refresh.
     """
     spec = READ_MODELS[unit]
     started = time.monotonic()
     try:
         with in_snapshot(timeout) as (cursor, snapshot, taken_at):
+            # A base rebuilt under a later snapshot than the last refresh's may hold
+            # writes no refresh has counted: readers see them already, in the base, so
+            # only counting afresh (from the base's counts, key by key of the delta)
+            # counts them.
             cursor.execute(
-                "SELECT snapshot, row_count, delta_row_count FROM read_model_state WHERE unit = %s",
+                "SELECT state.snapshot, state.row_count, state.delta_row_count,"
+                " state.value_counts, coalesce(base.rebuilt_at > state.last_refreshed_at, false)"
+                " FROM read_model_state state"
+                " LEFT JOIN read_model_base_state base ON base.unit = state.unit"
+                " WHERE state.unit = %s",
                 [unit],
             )
-            previous, row_count, delta_row_count = cursor.fetchone() or ("", None, None)
+            previous, row_count, delta_row_count, value_counts, rebuilt_since = (
+                cursor.fetchone() or ("", None, None, None, False)
+            )
+            value_counts = read_models.parse_counts(value_counts)
+            counts_unknown = bool(spec.counted_by) and value_counts is None
             if full or not previous or row_count is None or delta_row_count is None:
                 row_count, delta_row_count, rows_refreshed = _rewrite_delta(cursor, spec)
-            else:
-                shown, rows, rows_refreshed = _update_delta(cursor, spec, previous)
+                value_counts = _count_values_afresh(cursor, spec)
+            elif rebuilt_since:
+                rows_refreshed = _update_delta(cursor, spec, previous)[2]
+                row_count, delta_row_count = _count_rows_afresh(cursor, spec)
+                value_counts = _count_values_afresh(cursor, spec)
+            elif counts_unknown:
+                shown, rows, rows_refreshed = _update_delta(cursor, spec, previous)[:3]
                 row_count += shown
                 delta_row_count += rows
+                value_counts = _count_values_afresh(cursor, spec)
+            else:
+                shown, rows, rows_refreshed, counts_change = _update_delta(cursor, spec, previous)
+                row_count += shown
+                delta_row_count += rows
+                value_counts = _added(value_counts, counts_change)
     except DatabaseError as error:
         return failed(unit, error, started)
     duration_ms = (time.monotonic() - started) * 1000
-    _record_success(unit, snapshot, taken_at, duration_ms, row_count, delta_row_count)
+    _record_success(unit, snapshot, taken_at, duration_ms, row_count, delta_row_count, value_counts)
     return RefreshOutcome(unit, True, duration_ms, row_count, rows_refreshed=rows_refreshed)
 
 
-def _update_delta(cursor, spec: read_models.ReadModel, previous: str) -> tuple[int, int, int]:
+def _added(counts: dict[str, int] | None, change: dict[str, int]) -> dict[str, int] | None:
+    """``counts`` changed by ``change``, values that count nothing left out."""
+    if counts is None:
+        return None
+    total = {value: counts.get(value, 0) + change.get(value, 0) for value in {*counts, *change}}
+    return {value: rows for value, rows in sorted(total.items()) if rows}
+
+
+def _counted_values(cursor, spec: read_models.ReadModel, keys: list) -> dict[str, int]:
+    """The rows readers see of ``keys`` (the plain view's), per counted value."""
+    quote = connection.ops.quote_name
+    cursor.execute(
+        spec.value_counts(
+            quote(spec.name), f"WHERE {quote(spec.key)} = ANY(%s::{spec.follows.sql_type}[])"
+        ),
+        [keys],
+    )
+    return read_models.parse_counts(cursor.fetchone()[0])
+
+
+def _count_values_afresh(cursor, spec: read_models.ReadModel) -> dict[str, int] | None:
+    """After the delta is rewritten whole, the rows readers see per counted value: the
+    base's (as its rebuild counted them), less those of the delta's keys, plus the
+    delta's; counted over the plain view when the base's counts are not its own."""
+    if not spec.counted_by:
+        return None
+    quote = connection.ops.quote_name
+    delta, base = quote(spec.delta), quote(spec.base)
+    cursor.execute(
+        "SELECT value_counts FROM read_model_base_state"
+        " WHERE unit = %s AND value_counts_snapshot = snapshot",
+        [spec.name],
+    )
+    found = cursor.fetchone()
+    if found is None or found[0] is None:
+        cursor.execute(spec.value_counts(quote(spec.name)))
+        return _added(read_models.parse_counts(cursor.fetchone()[0]), {})
+    # The base's hidden rows key by key, so that each is an index lookup.
+    cursor.execute(
+        spec.value_counts(
+            f"(SELECT DISTINCT delta_key FROM {delta}) pending"
+            f" CROSS JOIN LATERAL (SELECT {quote(spec.counted_by)} FROM {base}"
+            f"  WHERE {quote(spec.key)} = pending.delta_key) hidden"
+        )
+    )
+    hidden = read_models.parse_counts(cursor.fetchone()[0])
+    cursor.execute(spec.value_counts(delta, f"WHERE {quote(spec.row_id)} IS NOT NULL"))
+    shown = read_models.parse_counts(cursor.fetchone()[0])
+    base_counts = read_models.parse_counts(found[0])
+    return _added(_added(base_counts, {value: -rows for value, rows in hidden.items()}), shown)
+
+
+def _update_delta(
+    cursor, spec: read_models.ReadModel, previous: str
+) -> tuple[int, int, int, dict[str, int]]:
     """Rewrite the delta's rows of the keys written since the snapshot ``previous``:
-    (change in the rows readers see, change in the delta's rows, rows written)."""
+    (change in the rows readers see, change in the delta's rows, rows written, change
+    in the rows readers see per counted value)."""
     quote = connection.ops.quote_name
     delta, base, keys = quote(spec.delta), quote(spec.base), spec.follows
     # Rows readers saw of each key: the delta's, or the base's for a key not in it.
@@ -191,7 +272,8 @@ def _update_delta(cursor, spec: read_models.ReadModel, previous: str) -> tuple[i
     )
     changed, rows_before, shown_before = cursor.fetchone()
     if not changed:
-        return 0, 0, 0
+        return 0, 0, 0, {}
+    counted_before = _counted_values(cursor, spec, changed) if spec.counted_by else {}
     key_list = f"unnest(%s::{keys.sql_type}[])"
     cursor.execute(
         f"DELETE FROM {delta} WHERE delta_key = ANY(%s);"
@@ -201,17 +283,27 @@ def _update_delta(cursor, spec: read_models.ReadModel, previous: str) -> tuple[i
         [changed, changed],
     )
     rows_after, shown_after = cursor.fetchone()
-    return shown_after - shown_before, rows_after - rows_before, rows_after
+    counts_change = {value: -rows for value, rows in counted_before.items()}
+    if spec.counted_by:
+        counts_change = _added(counts_change, _counted_values(cursor, spec, changed)) or {}
+    return shown_after - shown_before, rows_after - rows_before, rows_after, counts_change
 
 
 def _rewrite_delta(cursor, spec: read_models.ReadModel) -> tuple[int, int, int]:
     """Rewrite the whole delta, every key written since the base's snapshot, and count
     afresh: (rows readers see, the delta's rows, rows written)."""
-    quote = connection.ops.quote_name
-    delta, base = quote(spec.delta), quote(spec.base)
+    delta = connection.ops.quote_name(spec.delta)
     cursor.execute(
         f"DELETE FROM {delta}; INSERT INTO {delta} {spec.delta_rows(spec.pending_keys())}"
     )
+    row_count, delta_row_count = _count_rows_afresh(cursor, spec)
+    return row_count, delta_row_count, delta_row_count
+
+
+def _count_rows_afresh(cursor, spec: read_models.ReadModel) -> tuple[int, int]:
+    """(rows readers see, the delta's rows), counted afresh."""
+    quote = connection.ops.quote_name
+    delta, base = quote(spec.delta), quote(spec.base)
     # The view's rows: the base's, less those of the delta's keys, plus the delta's; the
     # base's hidden rows key by key, so that each count is an index lookup whatever the
     # statistics.
@@ -231,7 +323,7 @@ def _rewrite_delta(cursor, spec: read_models.ReadModel) -> tuple[int, int, int]:
     else:
         cursor.execute(f"SELECT count(*) FROM {quote(spec.name)}")
         (row_count,) = cursor.fetchone()
-    return row_count, delta_row_count, delta_row_count
+    return row_count, delta_row_count
 
 
 def failed(
@@ -252,6 +344,7 @@ def _record_success(
     duration_ms: float,
     row_count: int,
     delta_row_count: int,
+    value_counts: dict[str, int] | None = None,
 ) -> None:
     # Its own transaction (one statement), after the refresh's: the refresh must not hold
     # this row.
@@ -259,14 +352,25 @@ def _record_success(
         cursor.execute(
             "WITH recorded AS ("
             " INSERT INTO read_model_state (unit, dirty, snapshot, last_refreshed_at,"
-            " last_duration_ms, row_count, delta_row_count, refresh_count, last_error)"
-            " VALUES (%s, false, %s, %s, %s, %s, %s, 1, '') ON CONFLICT (unit) DO UPDATE SET"
+            " last_duration_ms, row_count, delta_row_count, value_counts, refresh_count,"
+            " last_error) VALUES (%s, false, %s, %s, %s, %s, %s, %s, 1, '')"
+            " ON CONFLICT (unit) DO UPDATE SET"
             " snapshot = excluded.snapshot, last_refreshed_at = excluded.last_refreshed_at,"
             " last_duration_ms = excluded.last_duration_ms, row_count = excluded.row_count,"
-            " delta_row_count = excluded.delta_row_count, last_error = '',"
+            " delta_row_count = excluded.delta_row_count,"
+            " value_counts = excluded.value_counts, last_error = '',"
             " refresh_count = read_model_state.refresh_count + 1 RETURNING unit)"
             " SELECT pg_notify(%s, unit) FROM recorded",
-            [unit, snapshot, taken_at, duration_ms, row_count, delta_row_count, REFRESHED_CHANNEL],
+            [
+                unit,
+                snapshot,
+                taken_at,
+                duration_ms,
+                row_count,
+                delta_row_count,
+                None if value_counts is None else Json(value_counts),
+                REFRESHED_CHANNEL,
+            ],
         )
 
 

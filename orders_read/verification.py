@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 
-from orders_read.read_models import READ_MODELS
+from orders_read.read_models import READ_MODELS, parse_counts
 
 
 @dataclass
@@ -24,10 +24,13 @@ class ViewCheck:
     missing: list[tuple] = field(default_factory=list)  # in the truth, not in the view
     unexpected: list[tuple] = field(default_factory=list)  # in the view, not in the truth
     total_differences: int = 0
+    # Per counted value whose kept count (``value_counts``) is not the truth's:
+    # (kept, true); kept counts unknown yet (None) are not compared.
+    count_differences: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return self.total_differences == 0
+        return self.total_differences == 0 and not self.count_differences
 
 
 def _differences(cursor, truth: str, current: str):
@@ -58,7 +61,27 @@ def check_view(view: str, *, sample: int = 20) -> ViewCheck:
             bucket = result.missing if side == "missing" else result.unexpected
             if len(bucket) < sample:
                 bucket.append(values)
+        if unit.counted_by:
+            result.count_differences = _count_differences(cursor, unit)
     return result
+
+
+def _count_differences(cursor, unit) -> dict[str, tuple[int, int]]:
+    """The counted values whose kept counts differ from the truth's, now."""
+    cursor.execute(
+        f"SELECT ({unit.value_counts(f'({unit.query()}) truth')}),"
+        " (SELECT value_counts FROM read_model_state"
+        "  WHERE unit = %s AND row_count IS NOT NULL)",
+        [unit.name],
+    )
+    truth, kept = (parse_counts(counts) for counts in cursor.fetchone())
+    if kept is None:
+        return {}
+    return {
+        value: (kept.get(value, 0), truth.get(value, 0))
+        for value in sorted({*truth, *kept})
+        if kept.get(value, 0) != truth.get(value, 0)
+    }
 
 
 def check_all(views: list[str] | None = None) -> list[ViewCheck]:

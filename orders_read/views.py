@@ -7,15 +7,17 @@ when they still do not; every page answers ``X-Read-Model-Refreshed-At``.
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.paginator import Paginator
 from django.db.models import BooleanField, ExpressionWrapper, F, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from config.http.restframework import CountedPaginator
 from orders_read import charts, exports, queries, refresh
 from orders_read.filters import ORDER_ORDERINGS, STATUSES
 from orders_read.freshness import InvalidToken
@@ -77,7 +79,8 @@ def order_list(request: HttpRequest) -> HttpResponse:
         return _filters_refused(request, error)
 
     def context():
-        page = Paginator(orders, PAGE_SIZE).get_page(request.GET.get("page"))
+        count = functools.partial(queries.order_count, filters=filters)
+        page = CountedPaginator(orders, PAGE_SIZE, count=count).get_page(request.GET.get("page"))
         page.object_list = queries.with_stock_expected(list(page.object_list))
         return {
             "page": page,

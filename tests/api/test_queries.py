@@ -4,6 +4,8 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils.dateparse import parse_datetime
 
 from orders_write import commands, services
@@ -321,3 +323,67 @@ def test_a_waiting_order_says_when_its_stock_is_expected(api):
         "o2": TOMORROW.isoformat(),
         "o4": "now",
     }
+
+
+# --- counts without counting -------------------------------------------------------
+
+
+def counts_of_the_orders_view(api, path: str) -> list[str]:
+    """The statements that counted order_summary while ``path`` was read."""
+    with CaptureQueriesContext(connection) as captured:
+        response = api.get(path)
+    assert response.status_code == 200
+    return [
+        query["sql"]
+        for query in captured
+        if "COUNT(" in query["sql"].upper() and "order_summary" in query["sql"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "count"),
+    [("", 3), ("status=submitted", 2), ("status=cancelled&ordering=reference", 0)],
+)
+def test_the_orders_list_answers_its_count_without_counting_the_orders(api, shop, query, count):
+    assert api.get(f"/api/orders?{query}").json()["count"] == count
+    assert counts_of_the_orders_view(api, f"/api/orders?{query}") == []
+
+
+@pytest.mark.parametrize("query", ["customer=grace", "search=o1", "waiting=true"])
+def test_the_orders_list_counts_what_other_filters_find(api, shop, query):
+    assert len(counts_of_the_orders_view(api, f"/api/orders?{query}")) == 1
+    assert api.get(f"/api/orders?{query}").json()["count"] == 1
+
+
+def test_the_orders_count_includes_the_write_whose_token_the_query_carries(api, shop):
+    write = api.post(
+        "/api/orders",
+        {"customer": "Ada", "shipping_address": "Here", "lines": [{"sku": "LAMP", "qty": 1}]},
+        format="json",
+    )
+
+    read = api.get(
+        "/api/orders?status=pending", HTTP_X_CONSISTENCY_TOKEN=write["X-Consistency-Token"]
+    )
+
+    assert read.json()["count"] == 2
+    assert_fresh(read)
+
+
+def test_deep_pages_of_the_orders_show_their_orders_and_links(api, shop):
+    for number in range(4, 8):
+        place(f"o{number}", ("LAMP", 1))
+
+    third = api.get("/api/orders?page_size=2&page=3&ordering=reference").json()
+    last = api.get("/api/orders?page_size=2&page=4&ordering=reference").json()
+    pending = api.get("/api/orders?page_size=2&page=3&status=pending&ordering=reference")
+
+    assert (third["count"], [order["reference"] for order in third["results"]]) == (
+        7,
+        ["o5", "o6"],
+    )
+    assert "page=4" in third["next"] and "page=2" in third["previous"]
+    assert ([order["reference"] for order in last["results"]], last["next"]) == (["o7"], None)
+    assert pending.json()["count"] == 5  # o2, o4, o5, o6, o7
+    assert [order["reference"] for order in pending.json()["results"]] == ["o7"]
+    assert api.get("/api/orders?page_size=2&page=5").status_code == 404

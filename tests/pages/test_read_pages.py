@@ -762,3 +762,35 @@ def test_the_read_pages_make_as_many_queries_for_many_rows_as_for_one(staff):
     services.create_batch(commands.CreateBatch("depot-more", "SKU-0", 5))
 
     assert {path: queries_made(staff, path) for path in paths} == with_one
+
+
+def counts_of_the_orders_view(client, path: str) -> list[str]:
+    """The statements that counted order_summary while ``path`` was read."""
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(path).status_code == 200
+    return [
+        query["sql"]
+        for query in captured
+        if "COUNT(" in query["sql"].upper() and "order_summary" in query["sql"]
+    ]
+
+
+def test_the_orders_page_counts_its_orders_without_counting_them(staff, settings):
+    place_many(settings, 30)
+    cancel("o03")
+
+    assert counts_of_the_orders_view(staff, "/orders/") == []
+    assert counts_of_the_orders_view(staff, "/orders/?status=cancelled&page=1") == []
+    assert counts_of_the_orders_view(staff, "/orders/?search=o0") != []  # on its indexes
+    assert "Page 2 of 2 · 29 orders" in text(dom(staff.get("/orders/?status=pending&page=2")))
+    assert "Page 1 of 1 · 1 order" in text(dom(staff.get("/orders/?status=cancelled")))
+    assert "Page 1 of 1 · 9 orders" in text(dom(staff.get("/orders/?search=o0")))
+
+
+def test_the_orders_page_shows_the_last_page_for_one_past_it(staff, settings):
+    place_many(settings, 30)
+
+    beyond = staff.get("/orders/", {"ordering": "reference", "page": "9"})
+
+    assert references(beyond) == [f"o{number:02}" for number in range(26, 31)]
+    assert "Page 2 of 2 · 30 orders" in text(dom(beyond))

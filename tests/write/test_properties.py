@@ -37,7 +37,7 @@ from hypothesis.stateful import (
 
 from orders_read import rebuilds, refresh, verification
 from orders_read.models import RefreshState
-from orders_read.read_models import READ_MODELS
+from orders_read.read_models import READ_MODELS, parse_counts
 from orders_write import commands, domain, events, services
 from tests.database import database_state, empty_write_tables
 from tests.factories import LATER, TODAY, TOMORROW
@@ -794,10 +794,16 @@ class CommandMachine(RuleBasedStateMachine):
         assert [outcome for outcome in outcomes if outcome.error] == []
         differences = [check for check in verification.check_all() if not check.ok]
         assert differences == [], "a view differs from its query"
-        for unit, row_count in RefreshState.objects.values_list("unit", "row_count"):
+        for unit, row_count, value_counts in RefreshState.objects.values_list(
+            "unit", "row_count", "value_counts"
+        ):
             with connection.cursor() as cursor:
                 cursor.execute(f"SELECT count(*) FROM {connection.ops.quote_name(unit)}")
                 assert (unit, row_count) == (unit, cursor.fetchone()[0])
+                if READ_MODELS[unit].counted_by:
+                    # The counts per value the list answers with: those of the view.
+                    cursor.execute(READ_MODELS[unit].value_counts(unit))
+                    assert (unit, value_counts) == (unit, parse_counts(cursor.fetchone()[0]))
         CommandMachine.read_model_checks += 1
         self.commands_since_rebuild = 0
 

@@ -26,12 +26,17 @@ class Command(BaseCommand):
                 continue
             failed += 1
             self.stdout.write(
-                self.style.ERROR(f"{result.view}: {result.total_differences} differences")
+                self.style.ERROR(
+                    f"{result.view}: {result.total_differences + len(result.count_differences)}"
+                    " differences"
+                )
             )
             self.stdout.write("  columns: " + ", ".join(result.columns))
             for label, rows in (("missing", result.missing), ("unexpected", result.unexpected)):
                 for row in rows:
                     self.stdout.write(f"  {label}: {row!r}")
+            for value, (kept, true) in result.count_differences.items():
+                self.stdout.write(f"  count of {value!r}: kept {kept}, true {true}")
         if failed:
             raise CommandError(
                 f"{failed} read model(s) differ from the write tables; "
