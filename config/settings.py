@@ -112,7 +112,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 CACHES = {
-    # Shared by every process (gunicorn workers): counts failed logins, for one.
+    # Shared by every process (the server's workers): counts failed logins, for one.
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
         "LOCATION": "quartermaster_cache",
