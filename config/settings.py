@@ -127,7 +127,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["config.http.restframework.HasRequiredPermissions"],
     "DEFAULT_PARSER_CLASSES": ["config.http.restframework.JSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # orjson (Rust) renders the same JSON as DRF's encoder, in a fraction of the time.
+    "DEFAULT_RENDERER_CLASSES": ["drf_orjson_renderer.renderers.ORJSONRenderer"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "config.http.restframework.Pagination",
     "DEFAULT_SCHEMA_CLASS": "config.http.schema.AutoSchema",

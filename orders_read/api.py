@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.http.api import error_responses
+from config.http.restframework import OneFormat
 from orders_read import api_examples, queries
 from orders_read.filters import OrderFilter, ProductFilter
 from orders_read.freshness import InvalidToken
@@ -64,6 +65,7 @@ class QueryView(APIView):
 
     selector: str
     required_permissions: tuple[str, ...] = ()
+    content_negotiation_class = OneFormat
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -106,7 +108,7 @@ class AllocationsApi(QueryView):
         rows = queries.allocations_for(orderid)
         if not rows:
             raise exceptions.NotFound(f"Order {orderid} has no allocation.")
-        return Response(self.OutputSerializer(rows, many=True).data)
+        return Response(rows)  # already the OutputSerializer's dicts
 
 
 # A paginated list read by its selector (``list_selector``), which applies the filters;

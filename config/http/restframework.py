@@ -9,6 +9,7 @@ from collections.abc import Callable
 from django.core.paginator import Paginator
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.utils import json
@@ -104,3 +105,15 @@ class Pagination(PageNumberPagination):
                 description=f"The URL of the {name} page (the same filters), null if none.",
             )
         return paginated
+
+
+class OneFormat(BaseContentNegotiation):
+    """For views that speak one format (JSON): its parser and renderer, without reading
+    Accept, which costs every request and can only end in the same format (DRF's docs,
+    "Custom content negotiation")."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
