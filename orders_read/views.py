@@ -32,8 +32,13 @@ def _token(request: HttpRequest) -> str | None:
 
 
 def _list_filters(request: HttpRequest) -> dict[str, str]:
-    """A list's filters from the query string: every non-empty value but the page."""
-    return {name: value for name, value in request.GET.items() if name != "page" and value}
+    """A list's filters from the query string: every non-empty value but the page and the
+    consistency token a form's redirect carries."""
+    return {
+        name: value
+        for name, value in request.GET.items()
+        if name not in ("page", "consistency") and value
+    }
 
 
 def _filters_refused(request: HttpRequest, error: queries.InvalidFilters) -> HttpResponse:

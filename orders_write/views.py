@@ -165,7 +165,7 @@ class ReceiveBatchView(CommandFormView):
 
     def success(self, result, data):
         message = format_html("Batch {} received: {} x {}.", data["ref"], data["qty"], data["sku"])
-        return message + outcomes_told(result), stock_url(data["sku"])
+        return format_html("{}{}", message, outcomes_told(result)), stock_url(data["sku"])
 
 
 # Lines named one by one in a message; the rest are counted.
@@ -216,6 +216,8 @@ class ChangeBatchQuantityView(CommandFormView):
     LINES_SHOWN = 50
 
     def dispatch(self, request, *args, **kwargs):
+        if not self.has_permission():  # before saying whether the batch exists
+            return self.handle_no_permission()
         self.batch = Batch.objects.filter(reference=kwargs["ref"]).first()
         if self.batch is None:
             raise Http404(f"Unknown batch {kwargs['ref']}")
@@ -244,7 +246,8 @@ class ChangeBatchQuantityView(CommandFormView):
 
     def success(self, result, data):
         message = format_html("Batch {} now holds {}.", self.kwargs["ref"], data["qty"])
-        return message + outcomes_told(result), stock_url(result.events[0].sku)
+        message = format_html("{}{}", message, outcomes_told(result))
+        return message, stock_url(result.events[0].sku)
 
 
 class AllocateView(CommandFormView):
@@ -393,6 +396,8 @@ class OrderLinesMixin:
     raise_exception = True
 
     def dispatch(self, request, *args, **kwargs):
+        if not self.has_permission():  # before saying whether the order or line exists
+            return self.handle_no_permission()
         reference, sku = kwargs["reference"], kwargs.get("sku")
         order = Order.objects.filter(reference=reference).first()
         if order is None:

@@ -1231,3 +1231,34 @@ def test_reducing_a_batch_warns_of_each_line_left_without_stock(staff):
     ]
     assert message_levels(page) == ["warning"]
     assert links_in_messages(page) == ["/orders/o1/", "/orders/o2/"]
+
+
+# --- what a second reading of the pages found --------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_reference_with_an_ampersand_reads_as_typed_in_the_message(staff):
+    response = staff.post("/batches/new/", batch_form(ref="B&Q-1", new_product=DESK_LAMP))
+
+    page = staff.get(response["Location"])
+    assert shown_messages(page) == ["Batch B&Q-1 received: 10 x LAMP."]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_stock_page_after_a_form_is_not_shown_as_filtered(staff):
+    add_batch("depot", "CHAIR", 5)
+    response = staff.post("/batches/new/", batch_form(new_product=DESK_LAMP))
+
+    page = staff.get(response["Location"])
+
+    assert row_of(page, "CHAIR").startswith("CHAIR")
+    link_texts = [text(node) for node, _ in walk(dom(page)) if node.name == "a"]
+    assert "Clear" not in link_texts
+
+
+@pytest.mark.parametrize(
+    "path", ["/orders/NOPE/lines/", "/orders/NOPE/lines/LAMP/", "/batches/NOPE/quantity/"]
+)
+def test_a_viewer_is_refused_before_learning_whether_an_order_or_batch_exists(as_role, path):
+    assert as_role("viewer").get(path).status_code == 403
+    assert as_role("staff").get(path).status_code == 404
