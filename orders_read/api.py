@@ -191,7 +191,7 @@ class OrderLineSerializer(serializers.Serializer):
     product_name = serializers.CharField()
     qty = serializers.IntegerField()
     unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
-    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    amount = serializers.DecimalField(max_digits=22, decimal_places=2)
     batchref = serializers.CharField(allow_null=True, help_text="null: not allocated.")
 
 

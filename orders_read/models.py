@@ -50,7 +50,7 @@ class OrderSummary(ReadModel):
     status = models.CharField(max_length=16)
     line_count = models.IntegerField()
     total_quantity = models.BigIntegerField()
-    total_amount = models.DecimalField(max_digits=14, decimal_places=2)
+    total_amount = models.DecimalField(max_digits=25, decimal_places=2)
     allocated_line_count = models.IntegerField()
     created_at = models.DateTimeField()
 
@@ -90,7 +90,7 @@ class OrderLineRow(ReadModel):
     product_name = models.CharField(max_length=255)
     qty = models.IntegerField("quantity")
     unit_price = models.DecimalField(max_digits=12, decimal_places=2)
-    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    amount = models.DecimalField(max_digits=22, decimal_places=2)
     batchref = models.CharField("batch", max_length=255, null=True)  # noqa: DJ001 (NULL: unallocated)
     batch_eta = models.DateField("batch ETA", null=True)
 
@@ -253,6 +253,9 @@ class BaseState(models.Model):
     )
     value_counts_snapshot = models.TextField(
         blank=True,
+        # A base state written by a read model's create_sql (which old migrations call
+        # too, before this column existed) starts with counts of no snapshot.
+        db_default="",
         help_text="The snapshot of the base that value_counts counted: they hold only while"
         " it is the base's.",
     )

@@ -228,7 +228,7 @@ ORDER_SUMMARY = ReadModel(
        o.status,
        count(line.id)::integer AS line_count,
        coalesce(sum(line.quantity), 0)::bigint AS total_quantity,
-       coalesce(sum(line.quantity * line.unit_price), 0)::numeric(14, 2) AS total_amount,
+       coalesce(sum(line.quantity * line.unit_price), 0)::numeric(25, 2) AS total_amount,
        count(allocation.id)::integer AS allocated_line_count,
        o.created_at
 FROM orders_write_order o
@@ -271,7 +271,7 @@ ORDER_LINES_VIEW = ReadModel(
        product.name AS product_name,
        line.quantity AS qty,
        line.unit_price,
-       (line.quantity * line.unit_price)::numeric(14, 2) AS amount,
+       (line.quantity * line.unit_price)::numeric(22, 2) AS amount,
        batch.reference AS batchref,
        batch.eta AS batch_eta
 FROM orders_write_orderline line

@@ -387,3 +387,27 @@ def test_deep_pages_of_the_orders_show_their_orders_and_links(api, shop):
     assert pending.json()["count"] == 5  # o2, o4, o5, o6, o7
     assert [order["reference"] for order in pending.json()["results"]] == ["o7"]
     assert api.get("/api/orders?page_size=2&page=5").status_code == 404
+
+
+def test_an_order_of_the_largest_amounts_the_rules_allow_reads_back(api):
+    price = "9999999999.99"
+    assert (
+        api.post(
+            "/api/products", {"sku": "GOLD", "name": "Gold bar", "price": price}, format="json"
+        ).status_code
+        == 201
+    )
+    lines = [{"sku": "GOLD", "qty": 2_147_483_647}]
+    placed = api.post(
+        "/api/orders",
+        {"reference": "big", "customer": "Croesus", "shipping_address": "Lydia", "lines": lines},
+        format="json",
+    )
+    assert placed.status_code == 201
+
+    response = api.get("/api/orders/big", HTTP_X_CONSISTENCY_TOKEN=placed["X-Consistency-Token"])
+
+    assert response.status_code == 200
+    assert response.get("X-Read-Model-Stale") is None
+    assert response.json()["lines"][0]["amount"] == "21474836469978525163.53"
+    assert response.json()["total_amount"] == "21474836469978525163.53"
