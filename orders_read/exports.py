@@ -1,6 +1,7 @@
 """CSV exports of the orders and stock lists, streamed (Django's "Streaming large CSV
 files"): rows come from a server-side cursor a chunk at a time and leave as they are
-written, so a million orders never sit in memory at once.
+written, so a million orders never sit in this process's memory at once. (Outside a
+transaction the cursor is WITH HOLD: PostgreSQL keeps the result on its side.)
 """
 
 from __future__ import annotations

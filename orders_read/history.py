@@ -19,7 +19,7 @@ def _skus(skus: list[str]) -> str:
 
 
 def _kind_in_words(kind: str) -> str:
-    """ "LineRemoved" -> "line removed": for events this module has no sentence for."""
+    """ "BatchCreated" -> "batch created": for events this module has no sentence for."""
     return re.sub(r"(?<!^)(?=[A-Z])", " ", kind).lower()
 
 

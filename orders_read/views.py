@@ -1,4 +1,5 @@
-"""The staff's read pages, each from the read models only.
+"""The staff's read pages, each from the read models (an order's history from the
+event log's own view, always fresh).
 
 A page given a consistency token (``?consistency=`` from a form's redirect, or the
 ``X-Consistency-Token`` header) waits until its views show that write, and says so
