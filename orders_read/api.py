@@ -64,7 +64,8 @@ class QueryView(APIView):
     """Waits for the request's consistency token, then adds the freshness headers."""
 
     selector: str
-    required_permissions: tuple[str, ...] = ()
+    # Each view names its own; None (no view named any) is closed.
+    required_permissions: tuple[str, ...] | None = None
     content_negotiation_class = OneFormat
 
     def initial(self, request, *args, **kwargs):
