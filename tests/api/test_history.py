@@ -5,7 +5,7 @@ import datetime
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from orders_read import queries
@@ -210,4 +210,24 @@ def test_history_says_how_the_orders_lines_were_corrected(api, lamps):
         "Allocated 3 x LAMP from batch lamps-depot because the line's quantity changed to 3.",
         "Released 1 x CHAIR from batch chairs-depot because the line was removed.",
         "Line removed: 1 x CHAIR.",
+    ]
+
+
+def test_lines_corrected_together_each_move_for_their_own_correction(api, lamps):
+    services.create_product(commands.CreateProduct("CHAIR", "Chair", Decimal("40.00")))
+    add_batch("chairs-depot", "CHAIR", 10)
+    place("o1", ("CHAIR", 1), ("LAMP", 2))
+    services.submit_order(commands.SubmitOrder("o1"))
+
+    with transaction.atomic():  # as the admin's lines inline saves them
+        services.remove_line(commands.RemoveLine("o1", "CHAIR"))
+        services.change_line_quantity(commands.ChangeLineQuantity("o1", "LAMP", 3))
+
+    corrections = [event["description"] for event in history(api, "o1")[4:]]
+    assert corrections == [
+        "Released 1 x CHAIR from batch chairs-depot because the line was removed.",
+        "Line removed: 1 x CHAIR.",
+        "Released 2 x LAMP from batch lamps-depot because the line's quantity changed to 3.",
+        "Quantity of LAMP changed from 2 to 3.",
+        "Allocated 3 x LAMP from batch lamps-depot because the line's quantity changed to 3.",
     ]
