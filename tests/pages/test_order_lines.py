@@ -149,8 +149,8 @@ def test_a_cancelled_orders_line_form_says_why_it_refuses(staff, submitted_order
 
     response = staff.post("/orders/o1/lines/", {"sku": "CHAIR", "qty": "1"})
 
-    assert_refused_form(response)
-    assert form_errors(response) == ["Order o1 is cancelled"]
+    assert response.status_code == 200
+    assert "Order o1 is cancelled: its lines no longer change." in text(dom(response))
     assert database_state() == before
 
 
@@ -280,3 +280,24 @@ def test_a_viewer_may_not_change_lines(as_role, submitted_order, path, data):
     assert viewer.get(path).status_code == 403
     assert viewer.post(path, data).status_code == 403
     assert database_state() == before
+
+
+@pytest.mark.parametrize(
+    "path", ["/orders/o1/lines/", "/orders/o1/lines/LAMP/", "/orders/o1/lines/LAMP/remove/"]
+)
+def test_the_line_pages_of_a_cancelled_order_say_so_and_offer_no_change(
+    staff, submitted_order, path
+):
+    services.cancel_order(commands.CancelOrder("o1"))
+
+    page = staff.get(path)
+
+    assert page.status_code == 200
+    assert "Order o1 is cancelled: its lines no longer change." in text(dom(page))
+    assert not [
+        node
+        for node, _ in walk(dom(page))
+        if node.name == "button"
+        and attribute(node, "type") == "submit"
+        and "Log out" not in text(node)
+    ]
