@@ -19,6 +19,7 @@ from django.shortcuts import render
 from django.urls import Resolver404, resolve, reverse
 from django.utils.encoding import escape_uri_path
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from django.views import View
 from django.views.generic import FormView
 
@@ -165,7 +166,7 @@ class ReceiveBatchView(CommandFormView):
 
     def success(self, result, data):
         message = format_html("Batch {} received: {} x {}.", data["ref"], data["qty"], data["sku"])
-        return format_html("{}{}", message, outcomes_told(result)), stock_url(data["sku"])
+        return message + outcomes_told(result), stock_url(data["sku"])
 
 
 # Lines named one by one in a message; the rest are counted.
@@ -196,11 +197,12 @@ def _sentence(outcome: domain.LineOutcome) -> str:
     )
 
 
-def outcomes_told(result: services.CommandResult) -> str:
-    """Each order line the command moved, with a link to its order: for a message."""
+def outcomes_told(result: services.CommandResult) -> SafeString:
+    """Each order line the command moved, with a link to its order: for a message (safe
+    HTML, so that a safe message it is added to stays safe)."""
     outcomes = result.outcomes
     if not outcomes:
-        return ""
+        return SafeString()
     named = format_html_join("", "<li>{}</li>", ((_sentence(o),) for o in outcomes[:LINES_NAMED]))
     more = len(outcomes) - LINES_NAMED
     rest = format_html("<li>and {} more line(s).</li>", more) if more > 0 else ""
@@ -246,7 +248,7 @@ class ChangeBatchQuantityView(CommandFormView):
 
     def success(self, result, data):
         message = format_html("Batch {} now holds {}.", self.kwargs["ref"], data["qty"])
-        message = format_html("{}{}", message, outcomes_told(result))
+        message += outcomes_told(result)
         return message, stock_url(result.events[0].sku)
 
 

@@ -4,11 +4,19 @@ a refused command wrote nothing, and to hold locks or write from other sessions.
 import threading
 
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from orders_read.read_models import READ_MODELS
 from orders_write.models import Allocation, Batch, Event, Order, OrderLine, Product
 
 WRITE_TABLES = (Product, Batch, Order, OrderLine, Allocation, Event)
+
+
+def queries_made(client, path: str) -> int:
+    """How many queries a page (or API answer) at ``path`` makes; it must answer 200."""
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(path).status_code == 200
+    return len(captured)
 
 
 def allocation_of(orderid: str, sku: str) -> str | None:

@@ -8,13 +8,13 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from orders_read import exports, queries, refresh
 from orders_read.models import WaitingLine
 from orders_read.read_models import READ_MODELS
 from orders_write import commands, services
 from orders_write.models import Event
+from tests.database import queries_made
 from tests.factories import add_batch, browser_for, place
 from tests.pages.html import attribute, children, dom, text, walk
 
@@ -126,23 +126,20 @@ def test_an_empty_dashboard_says_there_is_nothing_yet(staff):
 
 
 def test_the_dashboard_costs_the_same_queries_for_many_orders_as_for_one(staff):
-    def queries_for_dashboard() -> int:
-        with CaptureQueriesContext(connection) as captured:
-            assert staff.get("/dashboard/").status_code == 200
-        return len(captured)
-
     add_batch("lamps", "LAMP", 5)
     place("o0", ("LAMP", 1))
     submit("o0")
-    queries_for_dashboard()  # the first request also prepares statements of its connection
-    one = queries_for_dashboard()
+    queries_made(
+        staff, "/dashboard/"
+    )  # the first request also prepares statements of its connection
+    one = queries_made(staff, "/dashboard/")
     for number in range(1, 15):
         sku = f"SKU-{number}"
         add_batch(f"b{number}", sku, 2)
         place(f"o{number}", (sku, 3), ("LAMP", 1))
         submit(f"o{number}")
 
-    assert queries_for_dashboard() == one
+    assert queries_made(staff, "/dashboard/") == one
     assert one <= 10  # session, user, permissions, freshness and the five reads
 
 

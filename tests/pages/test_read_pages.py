@@ -15,6 +15,7 @@ from orders_read import refresh
 from orders_read.models import BaseState, RefreshState
 from orders_read.read_models import READ_MODELS
 from orders_write import commands, services
+from tests.database import queries_made
 from tests.factories import LATER, TOMORROW, add_batch, place, submit, watcher_row
 from tests.pages.html import (
     attribute,
@@ -736,12 +737,6 @@ def test_an_unknown_page_is_a_not_found_page_with_navigation(staff):
 
 
 # --- a bounded number of queries, whatever the size --------------------------------------
-
-
-def queries_made(client, path: str) -> int:
-    with CaptureQueriesContext(connection) as captured:
-        assert client.get(path).status_code == 200
-    return len(captured)
 
 
 def test_the_read_pages_make_as_many_queries_for_many_rows_as_for_one(staff):
