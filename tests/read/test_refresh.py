@@ -389,6 +389,8 @@ def test_a_write_committed_after_the_refresh_snapshot_is_not_reported_as_include
     settings.READ_MODEL_REFRESH = "async"
     settings.READ_MODEL_MAX_WAIT = 0.2
     add_batch("lamps", "LAMP", 10)
+    # A write the refresh has to show, so that it waits for the view's lock in its snapshot.
+    services.allocate(commands.Allocate(orderid="o0", sku="LAMP", qty=1))
     blocker = hold_view_lock("allocations_view")
     outcomes = []
     [refresher] = run_threads(lambda: outcomes.append(refresh._refresh_once("allocations_view")), 1)
@@ -452,6 +454,7 @@ def test_a_unit_missing_a_write_is_behind_even_without_its_dirty_mark(settings):
 
 def test_an_operator_refresh_without_a_time_limit_waits_out_a_lock(settings):
     settings.READ_MODEL_REFRESH_TIMEOUT = 0.2  # what a refresh after a write would allow
+    committed_writes(1, settings)  # something to refresh, so that it needs the view's lock
     blocker = hold_view_lock("order_summary")
     outcomes = []
     [refresher] = run_threads(
