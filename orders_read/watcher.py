@@ -275,14 +275,18 @@ def watch(
                 owed.add(_wait_for_notifications(max(0.0, timeout), wake))
                 if owed.writes and pace.rest() <= 0:
                     pace.start()
-                    for unit, writes in sorted(owed.due().items()):
-                        if announced := writes - {None}:
-                            outcomes = refresh.catch_up(unit, announced, max_wait=interval)
-                        else:
-                            # Only while still dirty: another refresher may have done it.
-                            outcomes = refresh.refresh_unit(unit, wait=True)
-                        for outcome in outcomes:
-                            log(str(outcome))
+                    due = owed.due()
+                    # The units written to are refreshed together, in one transaction.
+                    announced = {unit: writes - {None} for unit, writes in due.items()}
+                    outcomes = refresh.catch_up_together(
+                        {unit: writes for unit, writes in announced.items() if writes},
+                        max_wait=interval,
+                    )
+                    for unit in sorted(unit for unit, writes in announced.items() if not writes):
+                        # Only while still dirty: another refresher may have done it.
+                        outcomes += refresh.refresh_unit(unit, wait=True)
+                    for outcome in outcomes:
+                        log(str(outcome))
                     pace.end()
                 if time.monotonic() >= next_check:
                     refresh_now(freshness.units_behind(sorted(watched)), why="safety check")

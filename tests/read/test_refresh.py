@@ -266,6 +266,90 @@ def test_under_concurrent_writers_one_refresh_covers_several_writes():
     assert verification.check_view("allocations_view").ok
 
 
+# --- several units together (the watcher's rounds) ----------------------------------
+
+
+def allocate_unrefreshed(settings, orderid: str) -> services.CommandResult:
+    """An allocate in async mode with no watcher running: no refresh shows it yet."""
+    mode, settings.READ_MODEL_REFRESH = settings.READ_MODEL_REFRESH, "async"
+    try:
+        return services.allocate(commands.Allocate(orderid=orderid, sku="LAMP", qty=2))
+    finally:
+        settings.READ_MODEL_REFRESH = mode
+
+
+def test_the_units_of_a_write_are_refreshed_together_and_show_it_exactly(settings):
+    add_batch("lamps", "LAMP", 10)
+    result = allocate_unrefreshed(settings, "o1")
+    units = sorted(READ_MODELS)
+    assert sorted(freshness.units_behind()) == units
+
+    outcomes = refresh.catch_up_together({unit: [result.transaction_id] for unit in units})
+
+    assert sorted(outcome.unit for outcome in outcomes if outcome.refreshed) == units
+    # One transaction: every unit shows the database as of the same moment.
+    assert len(set(RefreshState.objects.values_list("snapshot", flat=True))) == 1
+    assert freshness.units_behind() == []
+    assert all(verification.check_view(unit).ok for unit in units)
+    assert queries.freshness("order", result.consistency_token).stale is False
+    assert queries.allocations_for("o1") == [{"sku": "LAMP", "batchref": "lamps"}]
+    # Asked again for the same write: nothing left to do.
+    assert refresh.catch_up_together({unit: [result.transaction_id] for unit in units}) == []
+
+
+def test_a_unit_another_refresher_holds_is_left_to_it_while_the_others_refresh(settings):
+    add_batch("lamps", "LAMP", 10)
+    result = allocate_unrefreshed(settings, "o1")
+    holder = other_connection()
+    holder.autocommit = True
+    with holder.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_lock(%s, hashtext(%s))", [refresh.LOCK_NAMESPACE, "order_summary"]
+        )
+    try:
+        outcomes = refresh.catch_up_together(
+            {unit: [result.transaction_id] for unit in READ_MODELS}, max_wait=0.2
+        )
+        # The others were refreshed; order_summary waited for its holder as catch_up
+        # does, gave up, and is owed to whoever comes next.
+        assert sorted(outcome.unit for outcome in outcomes) == sorted(
+            set(READ_MODELS) - {"order_summary"}
+        )
+        assert freshness.units_behind() == ["order_summary"]
+        assert RefreshState.objects.get(unit="order_summary").dirty
+    finally:
+        holder.close()
+    assert [outcome.refreshed for outcome in refresh.refresh_unit("order_summary")] == [True]
+    assert freshness.units_behind() == []
+
+
+def test_one_unit_failing_does_not_hold_back_the_others_refreshed_with_it(settings):
+    settings.READ_MODEL_REFRESH_TIMEOUT = 0.2
+    add_batch("lamps", "LAMP", 10)
+    result = allocate_unrefreshed(settings, "o1")
+    blocker = hold_view_lock("allocations_view")
+    try:
+        outcomes = refresh.catch_up_together(
+            {unit: [result.transaction_id] for unit in READ_MODELS}
+        )
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+    failed = {outcome.unit for outcome in outcomes if outcome.error}
+    refreshed = {outcome.unit for outcome in outcomes if outcome.refreshed}
+    assert failed == {"allocations_view"}
+    assert refreshed == set(READ_MODELS) - failed
+    state = RefreshState.objects.get(unit="allocations_view")
+    assert "timeout" in state.last_error and state.dirty
+    assert freshness.units_behind() == ["allocations_view"]
+    assert queries.order("o1").allocated_line_count == 1
+
+    refresh.refresh_unit("allocations_view")
+    assert freshness.units_behind() == []
+    assert queries.allocations_for("o1") == [{"sku": "LAMP", "batchref": "lamps"}]
+
+
 # --- failures ----------------------------------------------------------------------
 
 
