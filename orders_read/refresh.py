@@ -169,7 +169,7 @@ def _refresh_once(unit: str, *, full: bool = False, timeout: float | None = None
         with in_snapshot(timeout) as (cursor, snapshot, taken_at):
             cursor.execute(_STATE, [[unit]])
             state = {row[0]: row[1:] for row in cursor.fetchall()}
-            changed = _changed_keys(cursor, state, [unit])
+            changed = {} if full else _changed_keys(cursor, state, [unit])
             counted = _refresh_delta(cursor, unit, state.get(unit), changed, full=full)
     except DatabaseError as error:
         return failed(unit, error, started)

@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from orders_read.read_models import READ_MODELS
+from orders_read.refresh import LOCK_NAMESPACE
 from orders_write.models import Allocation, Batch, Event, Order, OrderLine, Product
 
 WRITE_TABLES = (Product, Batch, Order, OrderLine, Allocation, Event)
@@ -69,6 +70,16 @@ def hold_view_lock(view: str):
     with blocker.cursor() as cursor:
         cursor.execute(f"LOCK TABLE {READ_MODELS[view].delta} IN ACCESS EXCLUSIVE MODE")
     return blocker
+
+
+def hold_refresh_lock(unit: str):
+    """Another session that holds the unit's advisory lock, as a refresh in flight does,
+    until closed."""
+    holder = other_connection()
+    holder.autocommit = True
+    with holder.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", [LOCK_NAMESPACE, unit])
+    return holder
 
 
 def refresh_waiting_for_a_lock(view: str | None = None) -> int | None:
