@@ -263,6 +263,12 @@ class OrderListApi(SelectorListView):
         return order_summaries(self.paginate_queryset(queryset.values_list(*ORDER_SUMMARY_COLUMNS)))
 
 
+# What OrderLineSerializer writes of each line, read as plain values: the Decimals (two
+# places) are written by the renderer as its DecimalFields wrote them.
+ORDER_LINE_COLUMNS = ("sku", "product_name", "qty", "unit_price", "amount", "batchref")
+
+
+# Documents the lines that OrderDetailApi writes.
 class OrderLineSerializer(serializers.Serializer):
     sku = serializers.CharField()
     product_name = serializers.CharField()
@@ -295,12 +301,12 @@ class OrderDetailApi(QueryView):
         parameters=FRESHNESS_PARAMETERS,
     )
     def get(self, request, reference: str):
-        summary = queries.order(reference)
-        if summary is None:
+        values = queries.order_values(reference, ORDER_SUMMARY_COLUMNS)
+        if values is None:
             raise exceptions.NotFound(f"Unknown order {reference}.")
-        summary.lines = queries.order_lines(reference)
-        queries.with_stock_expected([summary])
-        return Response(OrderDetailSerializer(summary).data)
+        (order,) = order_summaries([values])
+        order["lines"] = queries.order_line_values(reference, ORDER_LINE_COLUMNS)
+        return Response(order)  # as OrderDetailSerializer wrote it
 
 
 class OrderHistoryApi(QueryView):

@@ -113,8 +113,18 @@ def order(reference: str) -> OrderSummary | None:
     return OrderSummary.objects.filter(reference=reference).first()
 
 
+def order_values(reference: str, columns: Sequence[str]) -> tuple | None:
+    """``order``'s ``columns``, as plain values: for an answer written without a model."""
+    return OrderSummary.objects.filter(reference=reference).values_list(*columns).first()
+
+
 def order_lines(reference: str) -> list[OrderLineRow]:
     return list(OrderLineRow.objects.filter(orderid=reference).order_by("sku"))
+
+
+def order_line_values(reference: str, columns: Sequence[str]) -> list[dict]:
+    """``order_lines``' ``columns``, as dicts: for an answer written without a model."""
+    return list(OrderLineRow.objects.filter(orderid=reference).order_by("sku").values(*columns))
 
 
 # What stock_expected says of a waiting order whose stock is in the warehouse already
