@@ -345,6 +345,9 @@ class OrderHistoryApi(QueryView):
         return Response(self.OutputSerializer(entries, many=True).data)
 
 
+# Documents the availability that the product endpoints write from plain values (its
+# fields' columns, read as dicts: the renderer writes the price, a Decimal of two places,
+# and the ETA, a date, as its fields wrote them).
 class ProductSerializer(serializers.ModelSerializer):
     class Meta:
         model = ProductAvailability
@@ -382,7 +385,7 @@ class ProductListApi(SelectorListView):
     filterset_class = ProductFilter
 
     def page_rows(self, queryset) -> list[dict]:
-        return ProductSerializer(self.paginate_queryset(queryset), many=True).data
+        return self.paginate_queryset(queryset.values(*ProductSerializer.Meta.fields))
 
 
 class ProductDetailApi(QueryView):
@@ -401,10 +404,10 @@ class ProductDetailApi(QueryView):
         parameters=FRESHNESS_PARAMETERS,
     )
     def get(self, request, sku: str):
-        product = queries.product(sku)
+        product = queries.product_values(sku, ProductSerializer.Meta.fields)
         if product is None:
             raise exceptions.NotFound(f"Unknown product {sku}.")
-        return Response(ProductSerializer(product).data)
+        return Response(product)
 
 
 class ReadModelStateSerializer(serializers.Serializer):

@@ -201,6 +201,11 @@ def product(sku: str) -> ProductAvailability | None:
     return ProductAvailability.objects.filter(sku=sku).first()
 
 
+def product_values(sku: str, columns: Sequence[str]) -> dict | None:
+    """``product``'s ``columns``, as a dict: for an answer written without a model."""
+    return ProductAvailability.objects.filter(sku=sku).values(*columns).first()
+
+
 def batches(*, sku: str | None = None) -> QuerySet[BatchAvailability]:
     """Batches with their stock, warehouse stock first, then by ETA, as allocation prefers."""
     queryset = BatchAvailability.objects.order_by("sku", F("eta").asc(nulls_first=True), "batchref")
