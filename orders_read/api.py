@@ -118,8 +118,9 @@ class AllocationsApi(QueryView):
 
 # A paginated list read by its selector (``list_selector``), which applies the filters;
 # ``filterset_class`` only documents them. Its page is written by ``page_rows`` as plain
-# dicts; ``serializer_class`` only documents them: a serializer per row cost more than
-# the rest of the request. (No docstring: the schema shows QueryView's.)
+# dicts, which ``serializer_class`` only documents: writing them through it cost about a
+# third of the orders list's server CPU (README, "Performance"). (No docstring: the
+# schema shows QueryView's.)
 class SelectorListView(QueryView, generics.ListAPIView):
     def list_selector(self, *, filters):
         raise NotImplementedError
