@@ -142,6 +142,38 @@ class SelectorListView(QueryView, generics.ListAPIView):
         return queryset  # the selector has filtered it
 
 
+# Documents the summaries that order_summaries writes.
+class OrderSummarySerializer(serializers.ModelSerializer):
+    waiting = serializers.BooleanField(
+        source="is_waiting",
+        read_only=True,
+        help_text="Submitted, with a line that found no stock yet: waiting for stock.",
+    )
+    stock_expected = serializers.CharField(
+        allow_null=True,
+        read_only=True,
+        help_text="For a waiting order, when all its stock can be had: the date (YYYY-MM-DD)"
+        " of the latest of its lines' earliest shipments with room for them, or 'now' when"
+        " the warehouse has it; null when no stock is expected, or the order is not waiting.",
+    )
+
+    class Meta:
+        model = OrderSummary
+        fields = [
+            "reference",
+            "customer_name",
+            "shipping_address",
+            "status",
+            "line_count",
+            "total_quantity",
+            "total_amount",
+            "allocated_line_count",
+            "waiting",
+            "stock_expected",
+            "created_at",
+        ]
+
+
 def drf_time(moment: datetime.datetime, zone: datetime.tzinfo) -> str:
     """``moment`` as DRF's DateTimeField writes it: ISO 8601 in ``zone`` (the current time
     zone, read once per answer: reading it costs more than this), UTC written Z."""
@@ -149,17 +181,9 @@ def drf_time(moment: datetime.datetime, zone: datetime.tzinfo) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-# What OrderSummarySerializer writes of each summary, read as plain values.
-ORDER_SUMMARY_COLUMNS = (
-    "reference",
-    "customer_name",
-    "shipping_address",
-    "status",
-    "line_count",
-    "total_quantity",
-    "total_amount",
-    "allocated_line_count",
-    "created_at",
+# The columns of OrderSummarySerializer's fields, in its order; the other two are derived.
+ORDER_SUMMARY_COLUMNS = tuple(
+    name for name in OrderSummarySerializer.Meta.fields if name not in {"waiting", "stock_expected"}
 )
 
 
@@ -202,38 +226,6 @@ def order_summaries(rows: Iterable[tuple]) -> list[dict]:
         when = expected.get(summary["reference"])
         summary["stock_expected"] = None if when is None else str(when)
     return summaries
-
-
-# Documents the summaries that order_summaries writes.
-class OrderSummarySerializer(serializers.ModelSerializer):
-    waiting = serializers.BooleanField(
-        source="is_waiting",
-        read_only=True,
-        help_text="Submitted, with a line that found no stock yet: waiting for stock.",
-    )
-    stock_expected = serializers.CharField(
-        allow_null=True,
-        read_only=True,
-        help_text="For a waiting order, when all its stock can be had: the date (YYYY-MM-DD)"
-        " of the latest of its lines' earliest shipments with room for them, or 'now' when"
-        " the warehouse has it; null when no stock is expected, or the order is not waiting.",
-    )
-
-    class Meta:
-        model = OrderSummary
-        fields = [
-            "reference",
-            "customer_name",
-            "shipping_address",
-            "status",
-            "line_count",
-            "total_quantity",
-            "total_amount",
-            "allocated_line_count",
-            "waiting",
-            "stock_expected",
-            "created_at",
-        ]
 
 
 @extend_schema_view(
