@@ -74,8 +74,13 @@ class OrderSummary(ReadModel):
 
     @property
     def is_waiting(self) -> bool:
-        """Submitted with a line that found no stock yet: waiting for stock to arrive."""
-        return self.is_submitted and self.allocated_line_count < self.line_count
+        return self.waiting(self.status, self.line_count, self.allocated_line_count)
+
+    @staticmethod
+    def waiting(status: str, line_count: int, allocated_line_count: int) -> bool:
+        """Submitted with a line that found no stock yet: waiting for stock to arrive.
+        (For a summary read as plain values rather than as a model.)"""
+        return status == domain.SUBMITTED and allocated_line_count < line_count
 
     @property
     def is_cancelled(self) -> bool:

@@ -7,7 +7,7 @@ consistency token knows which refresh units to wait for (``freshness``).
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.db.models import Count, F, Q, QuerySet, Sum
@@ -113,8 +113,18 @@ def order(reference: str) -> OrderSummary | None:
     return OrderSummary.objects.filter(reference=reference).first()
 
 
+def order_values(reference: str, columns: Sequence[str]) -> tuple | None:
+    """``order``'s ``columns``, as plain values: for an answer written without a model."""
+    return OrderSummary.objects.filter(reference=reference).values_list(*columns).first()
+
+
 def order_lines(reference: str) -> list[OrderLineRow]:
     return list(OrderLineRow.objects.filter(orderid=reference).order_by("sku"))
+
+
+def order_line_values(reference: str, columns: Sequence[str]) -> list[dict]:
+    """``order_lines``' ``columns``, as dicts: for an answer written without a model."""
+    return list(OrderLineRow.objects.filter(orderid=reference).order_by("sku").values(*columns))
 
 
 # What stock_expected says of a waiting order whose stock is in the warehouse already
@@ -122,12 +132,11 @@ def order_lines(reference: str) -> list[OrderLineRow]:
 IN_WAREHOUSE = "now"
 
 
-def stock_expected(orders: Sequence[OrderSummary]) -> dict[str, datetime.date | str | None]:
-    """When each waiting order (``is_waiting``) among ``orders`` can have all its stock:
-    IN_WAREHOUSE, the latest of its lines' earliest shipments with room for them, or None
-    when one of its lines has no batch with room. Two queries, whatever the number of
-    orders."""
-    references = [order.reference for order in orders if order.is_waiting]
+def stock_expected(references: Collection[str]) -> dict[str, datetime.date | str | None]:
+    """When each of the waiting orders (``OrderSummary.waiting``) with these ``references``
+    can have all its stock: IN_WAREHOUSE, the latest of its lines' earliest shipments with
+    room for them, or None when one of its lines has no batch with room. Two queries,
+    whatever the number of orders."""
     if not references:
         return {}
     waiting = list(
@@ -152,7 +161,7 @@ def stock_expected(orders: Sequence[OrderSummary]) -> dict[str, datetime.date | 
 def with_stock_expected(orders: Sequence[OrderSummary]) -> Sequence[OrderSummary]:
     """The orders, each with ``stock_expected`` set (``stock_expected``; None for one
     that is not waiting)."""
-    expected = stock_expected(orders)
+    expected = stock_expected([order.reference for order in orders if order.is_waiting])
     for order in orders:
         order.stock_expected = expected.get(order.reference)
     return orders
@@ -190,6 +199,11 @@ def stock_products(*, filters: Mapping[str, object] | None = None) -> QuerySet[P
 
 def product(sku: str) -> ProductAvailability | None:
     return ProductAvailability.objects.filter(sku=sku).first()
+
+
+def product_values(sku: str, columns: Sequence[str]) -> dict | None:
+    """``product``'s ``columns``, as a dict: for an answer written without a model."""
+    return ProductAvailability.objects.filter(sku=sku).values(*columns).first()
 
 
 def batches(*, sku: str | None = None) -> QuerySet[BatchAvailability]:

@@ -46,7 +46,7 @@ class CommandResult:
     transaction_id: int
     reference: str | None = None
 
-    @property
+    @functools.cached_property  # a page asks it twice: for its message and the level
     def outcomes(self) -> list[domain.LineOutcome]:
         """Where the stock of each order line it touched went."""
         return domain.line_outcomes(self.events)

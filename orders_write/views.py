@@ -64,6 +64,23 @@ def order_url(reference: str) -> str:
     return reverse("order", kwargs={"reference": reference})
 
 
+class PermissionBeforeLookupMixin(PermissionRequiredMixin):
+    """A page of something its URL names (``look_up``): the permission is checked first,
+    so that a user without it gets 403 and never learns from a 404 whether it exists."""
+
+    raise_exception = True  # a logged-in user without the permission gets 403
+
+    def look_up(self, **kwargs) -> None:
+        """Load what the URL's ``kwargs`` name onto the view; Http404 when it is unknown."""
+        raise NotImplementedError
+
+    def dispatch(self, request, *args, **kwargs):
+        if not self.has_permission():
+            return self.handle_no_permission()
+        self.look_up(**kwargs)
+        return super().dispatch(request, *args, **kwargs)
+
+
 class CommandFormView(PermissionRequiredMixin, FormView):
     """One form, one command: build it from the cleaned data, run it, redirect."""
 
@@ -209,7 +226,7 @@ def outcomes_told(result: services.CommandResult) -> SafeString:
     return format_html(' <ul class="outcomes">{}{}</ul>', named, rest)
 
 
-class ChangeBatchQuantityView(CommandFormView):
+class ChangeBatchQuantityView(PermissionBeforeLookupMixin, CommandFormView):
     permission_required = "orders_write.change_batch"
     form_class = forms.BatchQuantityForm
     template_name = "orders_write/batch_quantity_form.html"
@@ -217,13 +234,10 @@ class ChangeBatchQuantityView(CommandFormView):
     # The batch's lines shown on the form, newest allocation first (released first).
     LINES_SHOWN = 50
 
-    def dispatch(self, request, *args, **kwargs):
-        if not self.has_permission():  # before saying whether the batch exists
-            return self.handle_no_permission()
-        self.batch = Batch.objects.filter(reference=kwargs["ref"]).first()
+    def look_up(self, *, ref: str) -> None:
+        self.batch = Batch.objects.filter(reference=ref).first()
         if self.batch is None:
-            raise Http404(f"Unknown batch {kwargs['ref']}")
-        return super().dispatch(request, *args, **kwargs)
+            raise Http404(f"Unknown batch {ref}")
 
     def get_initial(self):
         return {"qty": self.batch.purchased_quantity}
@@ -390,17 +404,13 @@ def allocation_outcome(result: services.CommandResult) -> str:
     return ""
 
 
-class OrderLinesMixin:
+class OrderLinesMixin(PermissionBeforeLookupMixin):
     """The pages of one order's lines: the order (404 when unknown), and its line for the
     SKU in the URL when there is one (404 when it has none)."""
 
     permission_required = "orders_write.change_order"
-    raise_exception = True
 
-    def dispatch(self, request, *args, **kwargs):
-        if not self.has_permission():  # before saying whether the order or line exists
-            return self.handle_no_permission()
-        reference, sku = kwargs["reference"], kwargs.get("sku")
+    def look_up(self, *, reference: str, sku: str | None = None) -> None:
         order = Order.objects.filter(reference=reference).first()
         if order is None:
             raise Http404(f"Unknown order {reference}")
@@ -410,7 +420,6 @@ class OrderLinesMixin:
             self.line = order.lines.filter(product_id=sku).first()
             if self.line is None:
                 raise Http404(f"Order {reference} has no line for {sku}")
-        return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(order=self.order, line=self.line, **kwargs)
@@ -449,7 +458,7 @@ class ChangeLineQuantityView(OrderLinesMixin, CommandFormView):
         return message + allocation_outcome(result), order_url(reference)
 
 
-class RemoveLineView(OrderLinesMixin, PermissionRequiredMixin, View):
+class RemoveLineView(OrderLinesMixin, View):
     """Remove a line: GET asks to confirm it, saying what stock it releases; POST does it."""
 
     def render_form(self, form: Form, status: int = 200) -> HttpResponse:

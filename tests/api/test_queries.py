@@ -1,15 +1,18 @@
 """Every query of SPEC.md through HTTP, with the freshness headers and read-your-writes."""
 
 import datetime
+import json
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from orders_read.models import OrderSummary
 from orders_write import commands, services
-from tests.factories import TOMORROW, add_batch, place, watcher_row
+from tests.factories import TOMORROW, add_batch, place, submit, watcher_row
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -411,3 +414,138 @@ def test_an_order_of_the_largest_amounts_the_rules_allow_reads_back(api):
     assert response.get("X-Read-Model-Stale") is None
     assert response.json()["lines"][0]["amount"] == "21474836469978525163.53"
     assert response.json()["total_amount"] == "21474836469978525163.53"
+
+
+# --- the exact bodies --------------------------------------------------------------
+
+
+@pytest.fixture
+def settled_orders():
+    """Orders in every state a summary shows: cancelled, waiting for stock expected on a
+    date or in the warehouse now, pending, and submitted with every line allocated."""
+    services.create_product(commands.CreateProduct("LAMP", "Desk lamp", Decimal("12.50")))
+    add_batch("lamps-ship", "LAMP", 5, TOMORROW)
+    add_batch("rugs", "RUG", 2)
+    place("o1", ("LAMP", 5), customer="Zoë Ångström")
+    submit("o1")
+    place("o2", ("LAMP", 4), customer="Grace Hopper")
+    submit("o2")  # o1 holds the lamps: o2 waits
+    place("o3", ("RUG", 2))
+    submit("o3")
+    place("o4", ("RUG", 1))
+    submit("o4")  # o3 holds the rugs: o4 waits
+    services.cancel_order(commands.CancelOrder("o1"))
+    services.cancel_order(commands.CancelOrder("o3"))
+    place("o5", ("LAMP", 1), ("RUG", 1))
+    submit("o5")
+    place("o6", ("RUG", 1), customer="Alan Turing")
+
+
+def summary(reference, status, lines, quantity, amount, allocated, waiting=False, expected=None):
+    """An order summary as the API answers it, its keys in the API's order."""
+    return {
+        "reference": reference,
+        "customer_name": OrderSummary.objects.get(reference=reference).customer_name,
+        "shipping_address": "12 St James's Square, London",
+        "status": status,
+        "line_count": lines,
+        "total_quantity": quantity,
+        "total_amount": amount,
+        "allocated_line_count": allocated,
+        "waiting": waiting,
+        "stock_expected": expected,
+        "created_at": drf_time(OrderSummary.objects.get(reference=reference).created_at),
+    }
+
+
+def drf_time(moment: datetime.datetime) -> str:
+    """DRF's rendering of a time: ISO 8601 in the current time zone, UTC written Z."""
+    text = timezone.localtime(moment).isoformat()
+    return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
+
+
+def json_bytes(value) -> bytes:
+    """``value`` as the API writes it: compact JSON, UTF-8, keys in their order."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def page(*results) -> dict:
+    return {"count": len(results), "next": None, "previous": None, "results": list(results)}
+
+
+ORDERS = {
+    "o6": ("o6", "pending", 1, 1, "0.00", 0),
+    "o5": ("o5", "submitted", 2, 2, "12.50", 2),
+    "o4": ("o4", "submitted", 1, 1, "0.00", 0, True, "now"),
+    "o3": ("o3", "cancelled", 1, 2, "0.00", 0),
+    "o2": ("o2", "submitted", 1, 4, "50.00", 0, True, TOMORROW.isoformat()),
+    "o1": ("o1", "cancelled", 1, 5, "62.50", 0),
+}
+LAMP = {
+    "sku": "LAMP",
+    "name": "Desk lamp",
+    "price": "12.50",
+    "purchased": 5,
+    "allocated": 1,
+    "available": 4,
+    "available_now": 0,
+    "next_eta": TOMORROW.isoformat(),
+    "batch_count": 1,
+}
+RUG = {
+    "sku": "RUG",
+    "name": "RUG",
+    "price": "0.00",
+    "purchased": 2,
+    "allocated": 1,
+    "available": 1,
+    "available_now": 1,
+    "next_eta": None,
+    "batch_count": 1,
+}
+
+
+def line(sku, name, qty, unit_price, amount, batchref) -> dict:
+    keys = ("sku", "product_name", "qty", "unit_price", "amount", "batchref")
+    return dict(zip(keys, (sku, name, qty, unit_price, amount, batchref), strict=True))
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris"])
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/api/orders", lambda: page(*(summary(*ORDERS[ref]) for ref in ORDERS))),
+        (
+            "/api/orders?status=submitted",
+            lambda: page(*(summary(*ORDERS[ref]) for ref in ("o5", "o4", "o2"))),
+        ),
+        (
+            "/api/orders/o2",
+            lambda: {
+                **summary(*ORDERS["o2"]),
+                "lines": [line("LAMP", "Desk lamp", 4, "12.50", "50.00", None)],
+            },
+        ),
+        (
+            "/api/orders/o5",
+            lambda: {
+                **summary(*ORDERS["o5"]),
+                "lines": [
+                    line("LAMP", "Desk lamp", 1, "12.50", "12.50", "lamps-ship"),
+                    line("RUG", "RUG", 1, "0.00", "0.00", "rugs"),
+                ],
+            },
+        ),
+        ("/api/products", lambda: page(LAMP, RUG)),
+        ("/api/products?in_stock=true", lambda: page(LAMP, RUG)),
+        ("/api/products/LAMP", lambda: LAMP),
+        ("/api/products/RUG", lambda: RUG),
+    ],
+)
+def test_the_queries_answer_these_exact_bytes(api, settled_orders, settings, zone, path, expected):
+    settings.TIME_ZONE = zone  # times are written in the server's zone, as DRF writes them
+
+    response = api.get(path)
+
+    assert response.status_code == 200
+    assert response.content == json_bytes(expected())

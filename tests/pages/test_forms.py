@@ -1257,7 +1257,13 @@ def test_the_stock_page_after_a_form_is_not_shown_as_filtered(staff):
 
 
 @pytest.mark.parametrize(
-    "path", ["/orders/NOPE/lines/", "/orders/NOPE/lines/LAMP/", "/batches/NOPE/quantity/"]
+    "path",
+    [
+        "/orders/NOPE/lines/",
+        "/orders/NOPE/lines/LAMP/",
+        "/orders/NOPE/lines/LAMP/remove/",
+        "/batches/NOPE/quantity/",
+    ],
 )
 def test_a_viewer_is_refused_before_learning_whether_an_order_or_batch_exists(as_role, path):
     assert as_role("viewer").get(path).status_code == 403
