@@ -99,6 +99,8 @@ else:
 # checked before reuse so that a database restart costs one request nothing.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# Queries read the read models on the replica their request chose (orders_read.replicas).
+DATABASE_ROUTERS = ["orders_read.replicas.ReadModelRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Django's ModelBackend, with a user's permissions read in one query.
@@ -176,6 +178,9 @@ READ_MODEL_REFRESH = env.str("READ_MODEL_REFRESH", default="async")
 if READ_MODEL_REFRESH not in {"sync", "async"}:
     raise ImproperlyConfigured("READ_MODEL_REFRESH must be 'sync' or 'async'.")
 READ_MODEL_MAX_WAIT = env.float("READ_MODEL_MAX_WAIT", default=2.0)
+# How long a query waits for its replica to replay a write the primary's read models
+# already show, before the primary answers it instead (orders_read.replicas).
+READ_MODEL_REPLICA_CATCH_UP = env.float("READ_MODEL_REPLICA_CATCH_UP", default=0.2)
 # A refresh that waits on a lock or runs longer than this fails (and is retried later).
 READ_MODEL_REFRESH_TIMEOUT = env.float("READ_MODEL_REFRESH_TIMEOUT", default=10.0)
 # How often `refresh_views --watch` checks every view against the event log anyway.
