@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -315,10 +316,26 @@ def _drop_slot(cursor, slot: str) -> None:
     )
 
 
+def _ready_socket_dir(data_dir: Path, *, timeout: float = 60) -> Path | None:
+    """The socket folder of the server running on ``data_dir`` once it answers queries
+    (it may be starting still), or None when none runs."""
+    deadline = time.monotonic() + timeout
+    while _postmaster(data_dir) is not None:
+        socket = running_socket_dir(data_dir)
+        if socket is not None:
+            return socket
+        if time.monotonic() > deadline:
+            raise StandbyError(
+                f"The server in {data_dir} runs but answers no queries: see its log."
+            )
+        time.sleep(0.1)
+    return None
+
+
 def _ensure_replica(cursor, number: int, host: Path) -> Path:
     """Standby ``number`` running, resumed where it stopped when it can, else rebuilt."""
     data_dir, slot = replica_data_dir(number), replica_slot(number)
-    running = running_socket_dir(data_dir)
+    running = _ready_socket_dir(data_dir)
     if running is not None:
         return running
     cursor.execute("SELECT system_identifier FROM pg_control_system()")
@@ -373,7 +390,7 @@ def replica_socket_dirs(count: int) -> list[Path]:
             connection.close()
 
 
-def replica_databases(count: int) -> dict[str, dict[str, str]]:
+def replica_databases(count: int) -> dict[str, dict]:
     """Django's DATABASES entries (``replica_1`` …) for ``count`` standbys of the private
     server, started as ``replica_socket_dirs`` does."""
     from config import replicas

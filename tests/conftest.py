@@ -87,7 +87,11 @@ def replica_servers(django_db_setup, django_db_blocker, tmp_path_factory):
         try:
             standbys = replication.start_standbys(2, tmp_path_factory.mktemp("replicas"))
         except RuntimeError as error:
-            pytest.fail(str(error), pytrace=False)
+            failure = str(error)
+        else:
+            failure = None
+    if failure:
+        pytest.fail(failure, pytrace=False)
     yield standbys
     with django_db_blocker.unblock():
         replication.remove_standbys(standbys)
