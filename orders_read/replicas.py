@@ -24,7 +24,6 @@ import contextvars
 import datetime
 import itertools
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,11 +33,12 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.http import HttpResponse
 
+from config.replicas import is_replica
+
 logger = logging.getLogger(__name__)
 
 SOURCE_HEADER = "X-Read-Model-Source"
 HEALTH_INTERVAL = 1.0  # seconds
-_ALIAS = re.compile(r"replica_([1-9][0-9]*)")
 
 # Where this request reads its read models, and when its wait for a token ends.
 _reading_from: contextvars.ContextVar[str] = contextvars.ContextVar(
@@ -51,8 +51,7 @@ _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 
 def replica_aliases() -> list[str]:
     """The configured replicas' database aliases, ``replica_1`` first."""
-    found = [(int(match[1]), alias) for alias in connections if (match := _ALIAS.fullmatch(alias))]
-    return [alias for _, alias in sorted(found)]
+    return sorted(filter(is_replica, connections), key=lambda alias: int(alias.split("_")[1]))
 
 
 def source_name(alias: str) -> str:
