@@ -98,18 +98,25 @@ def replica_servers(django_db_setup, django_db_blocker, tmp_path_factory):
         replication.remove_standbys(standbys)
 
 
-@pytest.fixture
-def replicas(replica_servers, django_db_blocker):
-    """The standbys as databases ``replica_1`` and ``replica_2`` of the test database
-    (``tests/replication.py`` pauses, stops and waits for them); each test finds them
-    running and replaying, whatever the test before did to them."""
+@pytest.fixture(scope="module")
+def registered_replicas(replica_servers):
+    """The standbys as databases ``replica_1`` and ``replica_2`` of the test database, for
+    the tests of one module; every other test reads on the primary alone. Module-scoped so
+    that they are databases before a test's database set-up looks for them."""
     replication.register(replica_servers)
-    with django_db_blocker.unblock():
-        routing.replica_states(fresh=True)  # what an earlier test left is not this one's
     yield replica_servers
+    replication.unregister(replica_servers)
+
+
+@pytest.fixture
+def replicas(registered_replicas, django_db_blocker):
+    """The standbys as databases ``replica_1`` and ``replica_2`` (``tests/replication.py``
+    pauses, stops and waits for them); each test finds them running and replaying,
+    whatever the test before did to them, and healthy as far as routing knows."""
     with django_db_blocker.unblock():
-        for standby in replica_servers:
+        routing.replica_states(fresh=True)
+    yield registered_replicas
+    with django_db_blocker.unblock():
+        for standby in registered_replicas:
             standby.start()
             standby.resume_replay()
-    # Registered for this test alone: every other test reads on the primary.
-    replication.unregister(replica_servers)

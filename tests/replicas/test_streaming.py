@@ -16,7 +16,7 @@ from orders_write.models import Product
 from tests.factories import add_batch, place
 from tests.replication import primary_lsn, wait_until_replayed
 
-# "__all__": the replicas become databases once the test has begun (``replicas``).
+# "__all__": every database, the replicas too (registered for the module, ``replicas``).
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
 
