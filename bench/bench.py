@@ -405,6 +405,44 @@ def table_rows(results: Mapping[int, dict]) -> list[tuple[str, str, Callable[[di
                 value("freshness", rate, "delta_rows_max"),
             ),
         ]
+
+    def replicas_cell(*keys: str, digits: int = 0) -> Callable[[dict], str]:
+        def cell(result: dict) -> str:
+            figures = result.get("replicas")
+            if figures is None:
+                return MISSING
+            if "error" in figures:
+                return figures["error"]
+            found = _dig(figures, *keys)
+            return MISSING if found is None else _number(found, digits)
+
+        return cell
+
+    def replica_sources(result: dict) -> str:
+        sources = _dig(result, "replicas", "ryw", "sources")
+        if not sources:
+            return MISSING
+        return ", ".join(f"{name} {count}" for name, count in sorted(sources.items()))
+
+    rows += [
+        (
+            f"replicas:{count}",
+            f"GET /api/allocations/<orderid> with {count} replica{'s' * (count != 1)}"
+            " (private standbys on this machine) (req/s)",
+            replicas_cell(str(count), "requests_per_second"),
+        )
+        for count in (0, 1, 2)
+    ]
+    rows += [
+        (
+            "replicas_ryw",
+            "read-your-writes wait through 2 replicas at a steady 20 writes/s (ms p50 / p99)",
+            pair("replicas", "ryw"),
+        ),
+        ("replicas_ryw_stale", "… answers marked stale", replicas_cell("ryw", "stale")),
+        ("replicas_ryw_missing", "… answers without the write", replicas_cell("ryw", "missing")),
+        ("replicas_ryw_sources", "… answered by", replica_sources),
+    ]
     rows.append(("duration", "time for this size (s)", value("duration_seconds")))
     return rows
 
@@ -758,6 +796,7 @@ def read_your_writes(
     write."""
     waits: list[float] = []
     outcome = {"stale": 0, "missing": 0, "errors": 0, "timeouts": 0}
+    sources: dict[str, int] = {}  # X-Read-Model-Source of the reads
     lock = threading.Lock()
 
     def one(orderid: str, sku: str) -> None:
@@ -780,6 +819,8 @@ def read_your_writes(
         waited = (time.perf_counter() - written) * 1000
         with lock:
             waits.append(waited)  # a timed-out one counts with what it waited, at least
+            source = answer_headers.get("X-Read-Model-Source", "none") if status else "none"
+            sources[source] = sources.get(source, 0) + 1
             if status == 0:
                 outcome["timeouts"] += 1
             elif answer_headers.get("X-Read-Model-Stale") == "true":
@@ -798,7 +839,12 @@ def read_your_writes(
             pool.submit(one, orderid, sku)
         # The rate the writes went out at (the answers may still be coming).
         achieved = len(writes) / (time.perf_counter() - started)
-    return {**latency_summary(waits), **outcome, "writes_per_second": achieved}
+    return {
+        **latency_summary(waits),
+        **outcome,
+        "sources": sources,
+        "writes_per_second": achieved,
+    }
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -907,7 +953,8 @@ def measure(orders: int) -> dict:
     query(url, "ANALYZE")
     token = create_token_user(environment, "bench")
     probe(environment, "restock")
-    steady_writes = sum(int(rate * RYW_SECONDS) for rate in FRESHNESS_RATES)
+    # The last 20/s: read-your-writes through the replicas.
+    steady_writes = sum(int(rate * RYW_SECONDS) for rate in (*FRESHNESS_RATES, 20))
     writes = iter(
         sample_writes(url, REFRESH_WRITES + 3 * (_writes() + WARM_UP_WRITES) + steady_writes)
     )
@@ -1001,11 +1048,73 @@ def measure(orders: int) -> dict:
         for unit, count in rebuilds_after.items()
         if count != rebuilds_before.get(unit, 0)
     }
+    if orders == min(bench_sizes(os.environ)):
+        say(f"[{size_label(orders)}] reads on 0, 1 and 2 replicas")
+        result["replicas"] = replica_reads(
+            url, async_environment, wrk_environment, token, take(int(20 * RYW_SECONDS))
+        )
     result["duration_seconds"] = time.monotonic() - started
     say(f"[{size_label(orders)}] done in {result['duration_seconds']:.0f} s")
     # The peer after ours, alone on the machine (our server and watcher have stopped), on
     # a copy of this size's data; None without COSMIC_PEER.
     result["peer"] = peer.measure(orders, url, run_wrk=run_wrk, say=say)
+    return result
+
+
+def replica_urls(url: str, count: int) -> list[str]:
+    """URLs of ``url``'s database on ``count`` private hot standbys of the private server
+    (config/localdb.py), started, and caught up with the primary."""
+    from urllib.parse import quote
+
+    from config import localdb
+
+    (position,) = query(url, "SELECT pg_current_wal_lsn()::text")[0]
+    urls = []
+    for socket in localdb.replica_socket_dirs(count):
+        replica = url.split("?")[0] + f"?host={quote(str(socket))}"
+        deadline = time.monotonic() + 600
+        while not query(replica, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [position])[0][0]:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"standby {socket} did not catch up in 10 minutes")
+            time.sleep(0.5)
+        urls.append(replica)
+    return urls
+
+
+def replica_reads(
+    url: str,
+    async_environment: dict,
+    wrk_environment: dict,
+    token: str,
+    writes: list[tuple[str, str]],
+) -> dict:
+    """The allocations lookup's requests/s with 0, 1 and 2 replicas (private standbys on
+    this same machine: the point is the cost of routing and the answers' correctness, not
+    a speed-up), and the read-your-writes wait through the replicas at 20 writes/s."""
+    if os.environ.get("DATABASE_URL"):
+        return {"error": "the replicas are private standbys: run with DATABASE_URL unset"}
+    urls = replica_urls(url, 2)
+    from config import localdb
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    result: dict = {}
+    try:
+        for count in (0, 1, 2):
+            environment = {**async_environment, "DATABASE_REPLICA_URLS": ",".join(urls[:count])}
+            with ExitStack() as running:
+                watcher = start_watcher(environment)
+                running.callback(stop, watcher)
+                server = start_server(environment, port)
+                running.callback(stop, server)
+                lookups = run_wrk(
+                    base, "/api/allocations/DEMO-0000001", "wrk_allocations.lua", wrk_environment
+                )
+                result[str(count)] = {"requests_per_second": lookups["requests_per_second"]}
+                if count == len(urls):
+                    result["ryw"] = read_your_writes(lambda: Client(base, token), writes, 20)
+    finally:
+        localdb.stop_replicas()  # kept, with their slots, for a `REPLICAS=2 make run`
     return result
 
 
