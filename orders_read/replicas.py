@@ -38,6 +38,9 @@ from config.replicas import is_replica
 logger = logging.getLogger(__name__)
 
 SOURCE_HEADER = "X-Read-Model-Source"
+# SQLSTATE of a standby's query cancelled by replay (serialization_failure): the replica
+# is well, only that query lost.
+RECOVERY_CONFLICT = "40001"
 HEALTH_INTERVAL = 1.0  # seconds
 
 # Where this request reads its read models, and when its wait for a token ends.
@@ -245,7 +248,8 @@ def answer(handler: Callable[[], HttpResponse]) -> HttpResponse:
             # Gone, or a query cancelled by a recovery conflict: the primary answers.
             logger.warning("Replica %s failed a query, the primary answers: %s", alias, error)
             forget_connection(alias)
-            mark_unhealthy(alias, str(error).strip())
+            if getattr(error.__cause__, "pgcode", None) != RECOVERY_CONFLICT:
+                mark_unhealthy(alias, str(error).strip())
         return on_primary(handler)
     finally:
         _deadline.reset(deadline)
