@@ -36,6 +36,7 @@ from bench import peer
 from bench.harness import (
     PROJECT,
     Client,
+    create_session,
     create_token_user,
     fresh_database_url,
     start_server,
@@ -58,6 +59,8 @@ FRESHNESS_RATES = (20, 200)
 RYW_SECONDS = 12.0
 RYW_TIMEOUT = 10.0  # seconds a read-your-writes GET may take before it counts as timed out
 WARM_UP_WRITES = 5
+# Staff pages measured with wrk and a browser session: the orders list, an order, stock.
+STAFF_PAGES = ("/orders/", "/orders/DEMO-0000001/", "/stock/")
 # Allocates from 16 clients before one-at-a-time allocates are timed again.
 SUSTAINED_WRITES = 20_000
 
@@ -197,6 +200,26 @@ def _lookup_target(size: int, results: Mapping[int, dict]) -> bool | None:
     return None if ratio is None else ratio >= 0.10
 
 
+def _share_of_lookup(*keys: str) -> Callable[[int, Mapping[int, dict]], bool | None]:
+    """At 1M orders: whether the figure at ``keys`` is at least half the allocations
+    lookup's requests/s in the same run."""
+
+    def check(size: int, results: Mapping[int, dict]) -> bool | None:
+        lookup = _dig(results[size], "allocations_lookup", "requests_per_second")
+        rate = _dig(results[size], *keys)
+        if size < 1_000_000 or not lookup or rate is None:
+            return None
+        return rate >= 0.5 * lookup
+
+    return check
+
+
+def _peer_target(size: int, results: Mapping[int, dict]) -> bool | None:
+    ours = _dig(results[size], "allocations_lookup", "requests_per_second")
+    theirs = _dig(results[size], "peer", "allocations_lookup", "requests_per_second")
+    return None if ours is None or not theirs else ours >= 2 * theirs
+
+
 TARGETS = (
     Target("seed", "≤ 60 s at 1M orders", _seed_target),
     Target("refresh_total", "≤ 100 ms p50 at 1M orders", _refresh_target),
@@ -205,6 +228,22 @@ TARGETS = (
     Target("ryw:200", "p99 ≤ 250 ms", _ryw_target),
     Target("watcher_share:200", "≤ 25 % at 1M orders", _watcher_share_target),
     Target("allocations_ratio", "≥ 10% of pgbench", _lookup_target),
+    Target("peer_allocations_ratio", "≥ 2 x the peer", _peer_target),
+    Target(
+        "orders_rps",
+        "≥ 50 % of the lookup's req/s at 1M",
+        _share_of_lookup("orders_page", "requests_per_second"),
+    ),
+    Target(
+        "orders_by_status_rps",
+        "≥ 50 % of the lookup's req/s at 1M",
+        _share_of_lookup("orders_page", "by_status_rps"),
+    ),
+    Target(
+        "staff_page:/orders/",
+        "≥ 50 % of the lookup's req/s at 1M",
+        _share_of_lookup("staff_pages", "/orders/"),
+    ),
 )
 
 
@@ -363,12 +402,21 @@ def table_rows(results: Mapping[int, dict]) -> list[tuple[str, str, Callable[[di
             "GET /api/orders?ordering=-created_at (req/s)",
             value("orders_page", "requests_per_second"),
         ),
+        (
+            "orders_by_status_rps",
+            "GET /api/orders?status=submitted (req/s)",
+            value("orders_page", "by_status_rps"),
+        ),
         ("orders_tps", "… first page in pgbench (tps)", value("orders_page", "pgbench_tps")),
         (
             "orders_ratio",
             "… API / pgbench",
             value("orders_page", "ratio", digits=1, scale=100, suffix=" %"),
         ),
+    ]
+    rows += [
+        (f"staff_page:{path}", f"staff page {path}, signed in (req/s)", value("staff_pages", path))
+        for path in STAFF_PAGES
     ]
     for rate in map(str, FRESHNESS_RATES):
         rows += [
@@ -1008,6 +1056,16 @@ def measure(orders: int) -> dict:
             base, "/api/allocations/DEMO-0000001", None, wrk_environment
         )["requests_per_second"]
         page = run_wrk(base, "/api/orders?ordering=-created_at", "wrk_token.lua", wrk_environment)
+        by_status = run_wrk(base, "/api/orders?status=submitted", "wrk_token.lua", wrk_environment)
+        page["by_status_rps"] = by_status["requests_per_second"]
+        session_environment = {
+            **wrk_environment,
+            "BENCH_SESSION": create_session(environment, "bench"),
+        }
+        result["staff_pages"] = {
+            path: run_wrk(base, path, "wrk_session.lua", session_environment)["requests_per_second"]
+            for path in STAFF_PAGES
+        }
         lookups["pgbench_tps"] = run_pgbench(url, "pgbench_allocations.sql", {"orders": orders})
         page["pgbench_tps"] = run_pgbench(url, "pgbench_orders_page.sql", {"page_size": page_size})
         for figures in (lookups, page):
