@@ -28,7 +28,12 @@ def test_each_url_becomes_a_replica_alias_in_order():
         "quartermaster",
     )
     assert (first["USER"], first["PASSWORD"]) == ("reader", "secret")
-    assert second["OPTIONS"] == {"host": "/run/replica-b"}
+    assert second["OPTIONS"] == {"host": "/run/replica-b", "connect_timeout": 2}
+    # A URL's own connect_timeout wins.
+    (own,) = databases_from_urls(
+        ["postgres://r@replica-c/quartermaster?connect_timeout=9"]
+    ).values()
+    assert own["OPTIONS"]["connect_timeout"] == 9
     # The test runner makes no database on a replica: it reads the primary's test database.
     assert first["TEST"] == second["TEST"] == {"MIRROR": "default"}
 
