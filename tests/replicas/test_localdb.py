@@ -47,18 +47,19 @@ def private(tmp_path):
             for key, value in os.environ.items()
             if key not in {"DATABASE_URL", "DATABASE_REPLICA_URLS", "REPLICAS"}
         }
-        env.update(QUARTERMASTER_PGDATA=str(tmp_path / ".pgdata"), SECRET_KEY="test")
+        env.update(QUARTERMASTER_PGDATA=str(tmp_path / ".pgdata"), DEBUG="true")
         if replicas is not None:
             env["REPLICAS"] = str(replicas)
-        return subprocess.run(
+        done = subprocess.run(
             [sys.executable, *args],
             cwd=PROJECT,
             env=env,
-            check=True,
             capture_output=True,
             text=True,
             timeout=120,
-        ).stdout
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
 
     run.data = tmp_path / ".pgdata"
     yield run
