@@ -63,7 +63,8 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# Stop the private PostgreSQL server (it keeps running between commands otherwise).
+# Stop the private PostgreSQL server and its standbys (they keep running between commands
+# otherwise).
 stop-db: install
 	$(PY) -m config.localdb stop
 

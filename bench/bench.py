@@ -36,6 +36,7 @@ from bench import peer
 from bench.harness import (
     PROJECT,
     Client,
+    create_session,
     create_token_user,
     fresh_database_url,
     start_server,
@@ -58,6 +59,8 @@ FRESHNESS_RATES = (20, 200)
 RYW_SECONDS = 12.0
 RYW_TIMEOUT = 10.0  # seconds a read-your-writes GET may take before it counts as timed out
 WARM_UP_WRITES = 5
+# Staff pages measured with wrk and a browser session: the orders list, an order, stock.
+STAFF_PAGES = ("/orders/", "/orders/DEMO-0000001/", "/stock/")
 # Allocates from 16 clients before one-at-a-time allocates are timed again.
 SUSTAINED_WRITES = 20_000
 
@@ -197,6 +200,26 @@ def _lookup_target(size: int, results: Mapping[int, dict]) -> bool | None:
     return None if ratio is None else ratio >= 0.10
 
 
+def _share_of_lookup(*keys: str) -> Callable[[int, Mapping[int, dict]], bool | None]:
+    """At 1M orders: whether the figure at ``keys`` is at least half the allocations
+    lookup's requests/s in the same run."""
+
+    def check(size: int, results: Mapping[int, dict]) -> bool | None:
+        lookup = _dig(results[size], "allocations_lookup", "requests_per_second")
+        rate = _dig(results[size], *keys)
+        if size < 1_000_000 or not lookup or rate is None:
+            return None
+        return rate >= 0.5 * lookup
+
+    return check
+
+
+def _peer_target(size: int, results: Mapping[int, dict]) -> bool | None:
+    ours = _dig(results[size], "allocations_lookup", "requests_per_second")
+    theirs = _dig(results[size], "peer", "allocations_lookup", "requests_per_second")
+    return None if ours is None or not theirs else ours >= 2 * theirs
+
+
 TARGETS = (
     Target("seed", "≤ 60 s at 1M orders", _seed_target),
     Target("refresh_total", "≤ 100 ms p50 at 1M orders", _refresh_target),
@@ -205,6 +228,22 @@ TARGETS = (
     Target("ryw:200", "p99 ≤ 250 ms", _ryw_target),
     Target("watcher_share:200", "≤ 25 % at 1M orders", _watcher_share_target),
     Target("allocations_ratio", "≥ 10% of pgbench", _lookup_target),
+    Target("peer_allocations_ratio", "≥ 2 x the peer", _peer_target),
+    Target(
+        "orders_rps",
+        "≥ 50 % of the lookup's req/s at 1M",
+        _share_of_lookup("orders_page", "requests_per_second"),
+    ),
+    Target(
+        "orders_by_status_rps",
+        "≥ 50 % of the lookup's req/s at 1M",
+        _share_of_lookup("orders_page", "by_status_rps"),
+    ),
+    Target(
+        "staff_page:/orders/",
+        "≥ 50 % of the lookup's req/s at 1M",
+        _share_of_lookup("staff_pages", "/orders/"),
+    ),
 )
 
 
@@ -363,12 +402,21 @@ def table_rows(results: Mapping[int, dict]) -> list[tuple[str, str, Callable[[di
             "GET /api/orders?ordering=-created_at (req/s)",
             value("orders_page", "requests_per_second"),
         ),
+        (
+            "orders_by_status_rps",
+            "GET /api/orders?status=submitted (req/s)",
+            value("orders_page", "by_status_rps"),
+        ),
         ("orders_tps", "… first page in pgbench (tps)", value("orders_page", "pgbench_tps")),
         (
             "orders_ratio",
             "… API / pgbench",
             value("orders_page", "ratio", digits=1, scale=100, suffix=" %"),
         ),
+    ]
+    rows += [
+        (f"staff_page:{path}", f"staff page {path}, signed in (req/s)", value("staff_pages", path))
+        for path in STAFF_PAGES
     ]
     for rate in map(str, FRESHNESS_RATES):
         rows += [
@@ -405,6 +453,44 @@ def table_rows(results: Mapping[int, dict]) -> list[tuple[str, str, Callable[[di
                 value("freshness", rate, "delta_rows_max"),
             ),
         ]
+
+    def replicas_cell(*keys: str, digits: int = 0) -> Callable[[dict], str]:
+        def cell(result: dict) -> str:
+            figures = result.get("replicas")
+            if figures is None:
+                return MISSING
+            if "error" in figures:
+                return figures["error"]
+            found = _dig(figures, *keys)
+            return MISSING if found is None else _number(found, digits)
+
+        return cell
+
+    def replica_sources(result: dict) -> str:
+        sources = _dig(result, "replicas", "ryw", "sources")
+        if not sources:
+            return MISSING
+        return ", ".join(f"{name} {count}" for name, count in sorted(sources.items()))
+
+    rows += [
+        (
+            f"replicas:{count}",
+            f"GET /api/allocations/<orderid> with {count} replica{'s' * (count != 1)}"
+            " (private standbys on this machine) (req/s)",
+            replicas_cell(str(count), "requests_per_second"),
+        )
+        for count in (0, 1, 2)
+    ]
+    rows += [
+        (
+            "replicas_ryw",
+            "read-your-writes wait through 2 replicas at a steady 20 writes/s (ms p50 / p99)",
+            pair("replicas", "ryw"),
+        ),
+        ("replicas_ryw_stale", "… answers marked stale", replicas_cell("ryw", "stale")),
+        ("replicas_ryw_missing", "… answers without the write", replicas_cell("ryw", "missing")),
+        ("replicas_ryw_sources", "… answered by", replica_sources),
+    ]
     rows.append(("duration", "time for this size (s)", value("duration_seconds")))
     return rows
 
@@ -758,6 +844,7 @@ def read_your_writes(
     write."""
     waits: list[float] = []
     outcome = {"stale": 0, "missing": 0, "errors": 0, "timeouts": 0}
+    sources: dict[str, int] = {}  # X-Read-Model-Source of the reads
     lock = threading.Lock()
 
     def one(orderid: str, sku: str) -> None:
@@ -780,6 +867,8 @@ def read_your_writes(
         waited = (time.perf_counter() - written) * 1000
         with lock:
             waits.append(waited)  # a timed-out one counts with what it waited, at least
+            source = answer_headers.get("X-Read-Model-Source", "none") if status else "none"
+            sources[source] = sources.get(source, 0) + 1
             if status == 0:
                 outcome["timeouts"] += 1
             elif answer_headers.get("X-Read-Model-Stale") == "true":
@@ -798,7 +887,12 @@ def read_your_writes(
             pool.submit(one, orderid, sku)
         # The rate the writes went out at (the answers may still be coming).
         achieved = len(writes) / (time.perf_counter() - started)
-    return {**latency_summary(waits), **outcome, "writes_per_second": achieved}
+    return {
+        **latency_summary(waits),
+        **outcome,
+        "sources": sources,
+        "writes_per_second": achieved,
+    }
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -907,7 +1001,8 @@ def measure(orders: int) -> dict:
     query(url, "ANALYZE")
     token = create_token_user(environment, "bench")
     probe(environment, "restock")
-    steady_writes = sum(int(rate * RYW_SECONDS) for rate in FRESHNESS_RATES)
+    # The last 20/s: read-your-writes through the replicas.
+    steady_writes = sum(int(rate * RYW_SECONDS) for rate in (*FRESHNESS_RATES, 20))
     writes = iter(
         sample_writes(url, REFRESH_WRITES + 3 * (_writes() + WARM_UP_WRITES) + steady_writes)
     )
@@ -961,6 +1056,16 @@ def measure(orders: int) -> dict:
             base, "/api/allocations/DEMO-0000001", None, wrk_environment
         )["requests_per_second"]
         page = run_wrk(base, "/api/orders?ordering=-created_at", "wrk_token.lua", wrk_environment)
+        by_status = run_wrk(base, "/api/orders?status=submitted", "wrk_token.lua", wrk_environment)
+        page["by_status_rps"] = by_status["requests_per_second"]
+        session_environment = {
+            **wrk_environment,
+            "BENCH_SESSION": create_session(environment, "bench"),
+        }
+        result["staff_pages"] = {
+            path: run_wrk(base, path, "wrk_session.lua", session_environment)["requests_per_second"]
+            for path in STAFF_PAGES
+        }
         lookups["pgbench_tps"] = run_pgbench(url, "pgbench_allocations.sql", {"orders": orders})
         page["pgbench_tps"] = run_pgbench(url, "pgbench_orders_page.sql", {"page_size": page_size})
         for figures in (lookups, page):
@@ -1001,11 +1106,73 @@ def measure(orders: int) -> dict:
         for unit, count in rebuilds_after.items()
         if count != rebuilds_before.get(unit, 0)
     }
+    if orders == min(bench_sizes(os.environ)):
+        say(f"[{size_label(orders)}] reads on 0, 1 and 2 replicas")
+        result["replicas"] = replica_reads(
+            url, async_environment, wrk_environment, token, take(int(20 * RYW_SECONDS))
+        )
     result["duration_seconds"] = time.monotonic() - started
     say(f"[{size_label(orders)}] done in {result['duration_seconds']:.0f} s")
     # The peer after ours, alone on the machine (our server and watcher have stopped), on
     # a copy of this size's data; None without COSMIC_PEER.
     result["peer"] = peer.measure(orders, url, run_wrk=run_wrk, say=say)
+    return result
+
+
+def replica_urls(url: str, count: int) -> list[str]:
+    """URLs of ``url``'s database on ``count`` private hot standbys of the private server
+    (config/localdb.py), started, and caught up with the primary."""
+    from urllib.parse import quote
+
+    from config import localdb
+
+    (position,) = query(url, "SELECT pg_current_wal_lsn()::text")[0]
+    urls = []
+    for socket in localdb.replica_socket_dirs(count):
+        replica = url.split("?")[0] + f"?host={quote(str(socket))}"
+        deadline = time.monotonic() + 600
+        while not query(replica, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [position])[0][0]:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"standby {socket} did not catch up in 10 minutes")
+            time.sleep(0.5)
+        urls.append(replica)
+    return urls
+
+
+def replica_reads(
+    url: str,
+    async_environment: dict,
+    wrk_environment: dict,
+    token: str,
+    writes: list[tuple[str, str]],
+) -> dict:
+    """The allocations lookup's requests/s with 0, 1 and 2 replicas (private standbys on
+    this same machine: the point is the cost of routing and the answers' correctness, not
+    a speed-up), and the read-your-writes wait through the replicas at 20 writes/s."""
+    if os.environ.get("DATABASE_URL"):
+        return {"error": "the replicas are private standbys: run with DATABASE_URL unset"}
+    urls = replica_urls(url, 2)
+    from config import localdb
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    result: dict = {}
+    try:
+        for count in (0, 1, 2):
+            environment = {**async_environment, "DATABASE_REPLICA_URLS": ",".join(urls[:count])}
+            with ExitStack() as running:
+                watcher = start_watcher(environment)
+                running.callback(stop, watcher)
+                server = start_server(environment, port)
+                running.callback(stop, server)
+                lookups = run_wrk(
+                    base, "/api/allocations/DEMO-0000001", "wrk_allocations.lua", wrk_environment
+                )
+                result[str(count)] = {"requests_per_second": lookups["requests_per_second"]}
+                if count == len(urls):
+                    result["ryw"] = read_your_writes(lambda: Client(base, token), writes, 20)
+    finally:
+        localdb.stop_replicas()  # kept, with their slots, for a `REPLICAS=2 make run`
     return result
 
 

@@ -68,6 +68,18 @@ def create_token_user(environment: dict, username: str) -> str:
     )
 
 
+def create_session(environment: dict, username: str) -> str:
+    """A signed-in browser session of ``username`` for the staff pages: its cookie."""
+    return shell(
+        environment,
+        "from django.contrib.auth.models import User;"
+        "from django.test import Client;"
+        "client = Client();"
+        f"client.force_login(User.objects.get(username={username!r}));"
+        "print(client.cookies['sessionid'].value)",
+    )
+
+
 def start_server(environment: dict, port: int, *, workers: int = 2) -> subprocess.Popen:
     """The server `make run` runs (config/server.py: granian, ``workers`` workers of
     `make run`'s blocking threads) serving the project on 127.0.0.1:``port``; returns once

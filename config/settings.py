@@ -5,6 +5,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from config import replicas
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -88,6 +90,13 @@ TEMPLATES = [
 ]
 
 
+try:
+    # With no server given and no replica named, N hot standbys of the private server.
+    REPLICAS = env.int("REPLICAS", default=0)
+except ValueError:
+    REPLICAS = -1
+if REPLICAS < 0:
+    raise ImproperlyConfigured("REPLICAS must be a whole number of standbys, 0 or more.")
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
 else:
@@ -95,10 +104,19 @@ else:
     from config import localdb
 
     DATABASES = {"default": localdb.django_database()}
-# Keep a worker's connection between requests (a new one costs more than a lookup),
-# checked before reuse so that a database restart costs one request nothing.
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# Streaming replicas (hot standbys) of the default database's server: replica_1 ….
+replica_databases = replicas.databases_from_urls(env.list("DATABASE_REPLICA_URLS", default=[]))
+if not replica_databases and not env.str("DATABASE_URL", default=""):
+    replica_databases = localdb.replica_databases(REPLICAS)
+DATABASES |= replica_databases
+# Queries read the read models on the replica their request chose (orders_read.replicas);
+# commands, migrations and everything else go to `default` (config/routers.py).
+DATABASE_ROUTERS = ["orders_read.replicas.ReadModelRouter", "config.routers.PrimaryRouter"]
+for database in DATABASES.values():
+    # Keep a worker's connection between requests (a new one costs more than a lookup),
+    # checked before reuse so that a database restart costs one request nothing.
+    database.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    database.setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Django's ModelBackend, with a user's permissions read in one query.
@@ -176,6 +194,9 @@ READ_MODEL_REFRESH = env.str("READ_MODEL_REFRESH", default="async")
 if READ_MODEL_REFRESH not in {"sync", "async"}:
     raise ImproperlyConfigured("READ_MODEL_REFRESH must be 'sync' or 'async'.")
 READ_MODEL_MAX_WAIT = env.float("READ_MODEL_MAX_WAIT", default=2.0)
+# How long a query waits for its replica to replay a write the primary's read models
+# already show, before the primary answers it instead (orders_read.replicas).
+READ_MODEL_REPLICA_CATCH_UP = env.float("READ_MODEL_REPLICA_CATCH_UP", default=0.2)
 # A refresh that waits on a lock or runs longer than this fails (and is retried later).
 READ_MODEL_REFRESH_TIMEOUT = env.float("READ_MODEL_REFRESH_TIMEOUT", default=10.0)
 # How often `refresh_views --watch` checks every view against the event log anyway.

@@ -8,6 +8,7 @@ Every answer carries ``X-Read-Model-Refreshed-At``; a request carrying a command
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Iterable
 
 from django.utils import timezone
@@ -23,7 +24,7 @@ from rest_framework.views import APIView
 
 from config.http.api import error_responses
 from config.http.restframework import OneFormat
-from orders_read import api_examples, queries
+from orders_read import api_examples, queries, replicas
 from orders_read.filters import OrderFilter, ProductFilter
 from orders_read.freshness import InvalidToken
 from orders_read.models import OrderSummary, ProductAvailability
@@ -71,6 +72,10 @@ class QueryView(APIView):
     # Each view names its own; None (no view named any) is closed.
     required_permissions: tuple[str, ...] | None = None
     content_negotiation_class = OneFormat
+
+    def dispatch(self, request, *args, **kwargs):
+        # On a replica when one is healthy (``replicas``); it may answer twice.
+        return replicas.answer(functools.partial(super().dispatch, request, *args, **kwargs))
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -403,6 +408,25 @@ class ProductDetailApi(QueryView):
         return Response(product)
 
 
+class ReplicaFreshnessSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="replica-1, replica-2, … (X-Read-Model-Source).")
+    healthy = serializers.BooleanField(
+        help_text="It answers, its replay is not paused, and it is less than a second behind"
+        " the primary: queries are sent to it."
+    )
+    lag_bytes = serializers.IntegerField(
+        allow_null=True, help_text="WAL the primary has written and it has not replayed."
+    )
+    lag_seconds = serializers.FloatField(
+        allow_null=True,
+        help_text="Since the last transaction it replayed committed, while it has more to"
+        " replay; 0 when it has replayed all it received.",
+    )
+    last_refreshed_at = serializers.DateTimeField(
+        allow_null=True, help_text="This read model's last refresh, as the replica shows it."
+    )
+
+
 class ReadModelStateSerializer(serializers.Serializer):
     name = serializers.CharField()
     view = serializers.CharField()
@@ -429,6 +453,11 @@ class ReadModelStateSerializer(serializers.Serializer):
     )
     watcher_heartbeat_at = serializers.DateTimeField(
         allow_null=True, help_text="The last heartbeat of a watcher of this view, if any."
+    )
+    replicas = ReplicaFreshnessSerializer(
+        many=True,
+        help_text="Each streaming replica (DATABASE_REPLICA_URLS) that queries may read on:"
+        " its health and replay lag, and this read model's freshness there.",
     )
 
 

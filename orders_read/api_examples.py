@@ -130,8 +130,24 @@ READ_MODELS = [
             "behind": False,
             "watcher_running": True,
             "watcher_heartbeat_at": "2026-11-30T09:41:08.001377Z",
+            "replicas": [
+                {
+                    "name": "replica-1",
+                    "healthy": True,
+                    "lag_bytes": 0,
+                    "lag_seconds": 0.0,
+                    "last_refreshed_at": "2026-11-30T09:41:07.802492Z",
+                },
+                {
+                    "name": "replica-2",
+                    "healthy": False,
+                    "lag_bytes": 1843200,
+                    "lag_seconds": 74.3,
+                    "last_refreshed_at": "2026-11-30T09:39:53.114020Z",
+                },
+            ],
         },
-        "A view kept fresh by a running watcher",
+        "A view kept fresh by a running watcher, on two replicas, one of them behind",
     ),
 ]
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import datetime
 import select
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 
 from config.http.prepared import Statement
+from orders_read import replicas
 from orders_read.read_models import READ_MODELS
 from orders_read.refresh import REFRESHED_CHANNEL
 from orders_write.events import transaction_id_from_token
@@ -102,7 +102,7 @@ def _units_written_by(transaction_id: int, units: Sequence[str]) -> list[str]:
     """The units among ``units`` whose rows the write ``transaction_id`` may have changed:
     every one while it runs; once it has ended, those that its logged events touch (none
     for a command that changed nothing, such as allocating an allocated line again)."""
-    with connection.cursor() as cursor:
+    with connections[replicas.read_alias()].cursor() as cursor:
         cursor.execute(
             "SELECT pg_visible_in_snapshot(%s::text::xid8, pg_current_snapshot()),"
             " array(SELECT DISTINCT name FROM orders_write_event WHERE transaction_id = %s)",
@@ -126,42 +126,75 @@ COVERAGE = Statement(
 )
 
 
+# Whether the database read on has replayed a write: for reads of the write tables.
+REPLAYED = Statement(
+    "read_replayed", ["xid8"], "SELECT pg_visible_in_snapshot($1, pg_current_snapshot())"
+)
+
+
 def _coverage(units: Sequence[str], transaction_id: int | None) -> tuple:
-    """(oldest snapshot time, whether every unit was refreshed and shows the write).
+    """(oldest snapshot time, whether every unit was refreshed and shows the write), on
+    the database this request reads on (``replicas``).
 
     A unit the write did not touch shows it already: waiting for a refresh that the
     write never asks for would only end in READ_MODEL_MAX_WAIT and a false "stale"."""
+    using = replicas.read_alias()
     if transaction_id is None:
         written, writer = [], None
     else:
         written, writer = _units_written_by(transaction_id, units), str(transaction_id)
-    return COVERAGE.fetchone([list(units), written, writer])
+    return COVERAGE.fetchone([list(units), written, writer], using=using)
 
 
-def wait_for(
-    units: Sequence[str], transaction_id: int | None, *, max_wait: float | None = None
-) -> Freshness:
+def replayed(transaction_id: int) -> bool:
+    """Whether the database this request reads on shows the write (a replica may not
+    have replayed it yet; the primary always has, once the token was handed out)."""
+    (shown,) = REPLAYED.fetchone([str(transaction_id)], using=replicas.read_alias())
+    return shown
+
+
+def wait_for(units: Sequence[str], transaction_id: int | None) -> Freshness:
     """Wait until every unit includes the write ``transaction_id`` (if any), at most
-    ``max_wait`` seconds (READ_MODEL_MAX_WAIT by default); then say how fresh they are.
+    until the request's READ_MODEL_MAX_WAIT is spent; then say how fresh they are.
 
-    Waits on LISTEN/NOTIFY, not by polling.
+    On a replica it does not wait: it raises ``replicas.NotCovered``, whose check the
+    caller repeats (``replicas.answer``).
     """
     units = list(units)
     refreshed_at, covered = _coverage(units, transaction_id)
     if transaction_id is None or covered:
         return Freshness(refreshed_at)
-    max_wait = settings.READ_MODEL_MAX_WAIT if max_wait is None else max_wait
-    deadline = time.monotonic() + max_wait
+
+    latest = [refreshed_at]
+
+    def check() -> bool:
+        latest[0], shown = _coverage(units, transaction_id)
+        return shown
+
+    if replicas.on_replica():
+        raise replicas.NotCovered(check)
+    covered = wait_until(check)
+    return Freshness(latest[0], stale=not covered)
+
+
+def wait_until(check: Callable[[], bool]) -> bool:
+    """Wait on the primary until ``check()`` (a read of its read models' state) holds, at
+    most until the request's READ_MODEL_MAX_WAIT is spent; whether it held.
+
+    Waits on LISTEN/NOTIFY, not by polling: every refresh notifies.
+    """
+    deadline = time.monotonic() + replicas.remaining_wait()
     with connection.cursor() as cursor:
         cursor.execute(f"LISTEN {REFRESHED_CHANNEL}")
     try:
         raw = connection.connection
         while True:
             # Checked again after LISTEN, so a refresh that ended in between is not missed.
-            refreshed_at, covered = _coverage(units, transaction_id)
+            if check():
+                return True
             remaining = deadline - time.monotonic()
-            if covered or remaining <= 0:
-                return Freshness(refreshed_at, stale=not covered)
+            if remaining <= 0:
+                return False
             # A notification wakes us; the short cap is a safety net for one that is lost
             # (a LISTEN inside an open transaction only starts at its commit).
             with connection.wrap_database_errors:

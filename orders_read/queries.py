@@ -10,14 +10,15 @@ import datetime
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
+from django.db import DatabaseError
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from config.http.prepared import Statement
-from orders_read import history, read_models, watcher
+from orders_read import history, read_models, replicas, watcher
 from orders_read.filters import OrderFilter, ProductFilter, StockFilter
-from orders_read.freshness import Freshness, parse_token, units_behind, wait_for
+from orders_read.freshness import Freshness, parse_token, replayed, units_behind, wait_for
 from orders_read.models import (
     AllocationRow,
     BaseState,
@@ -64,7 +65,8 @@ ALLOCATIONS_FOR = Statement(
 def allocations_for(orderid: str) -> list[dict[str, str]]:
     """``[{"sku", "batchref"}]`` of an order, sorted by SKU (empty: no allocation)."""
     return [
-        {"sku": sku, "batchref": batchref} for sku, batchref in ALLOCATIONS_FOR.fetchall([orderid])
+        {"sku": sku, "batchref": batchref}
+        for sku, batchref in ALLOCATIONS_FOR.fetchall([orderid], using=replicas.read_alias())
     ]
 
 
@@ -232,11 +234,40 @@ def watchers() -> list[dict[str, object]]:
     ]
 
 
+def replicas_state() -> list[dict[str, object]]:
+    """Each replica's health, checked now, with when each read model was last refreshed
+    as that replica shows it (empty while it cannot answer)."""
+    found = []
+    for replica in replicas.replica_states(fresh=True):
+        refreshed: dict[str, datetime.datetime | None] = {}
+        if replica.healthy or replica.lag_bytes is not None:
+            try:
+                refreshed = dict(
+                    RefreshState.objects.using(replica.alias).values_list(
+                        "unit", "last_refreshed_at"
+                    )
+                )
+            except DatabaseError:
+                replicas.forget_connection(replica.alias)
+        refreshes = [when for when in refreshed.values() if when is not None]
+        found.append(
+            {
+                "replica": replica,
+                "refreshed": refreshed,
+                "oldest_refresh": min(refreshes, default=None),
+            }
+        )
+    return found
+
+
 def read_model_states(
     seen_watchers: Sequence[Mapping[str, object]] | None = None,
+    seen_replicas: Sequence[Mapping[str, object]] | None = None,
 ) -> list[dict[str, object]]:
     """The state of every refresh unit, whether or not it was ever refreshed, with the
-    last heartbeat of the watchers that keep it fresh (``watchers()`` unless given)."""
+    last heartbeat of the watchers that keep it fresh (``watchers()`` unless given), and
+    how fresh it is on each replica (``replicas_state()`` unless given)."""
+    seen_replicas = replicas_state() if seen_replicas is None else seen_replicas
     states = {state.unit: state for state in RefreshState.objects.all()}
     bases = {base.unit: base for base in BaseState.objects.all()}
     behind = set(units_behind())
@@ -265,6 +296,16 @@ def read_model_states(
                 "watcher_heartbeat_at": max(
                     (each["last_heartbeat_at"] for each in its_watchers), default=None
                 ),
+                "replicas": [
+                    {
+                        "name": each["replica"].name,
+                        "healthy": each["replica"].healthy,
+                        "lag_bytes": each["replica"].lag_bytes,
+                        "lag_seconds": each["replica"].lag_seconds,
+                        "last_refreshed_at": each["refreshed"].get(name),
+                    }
+                    for each in seen_replicas
+                ],
             }
         )
     return rows
@@ -460,5 +501,7 @@ def freshness(selector: str, token: str | None = None) -> Freshness:
     """
     transaction_id = parse_token(token) if token else None
     if not VIEWS[selector]:  # it reads the write tables: fresh now, with every write
+        if transaction_id is not None and replicas.on_replica() and not replayed(transaction_id):
+            raise replicas.NotCovered(lambda: replayed(transaction_id))
         return Freshness(timezone.now())
     return wait_for(read_models.named(VIEWS[selector]), transaction_id)

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from psycopg2.extras import Json
 
-from orders_read import read_models
+from orders_read import read_models, replicas
 from orders_read.read_models import READ_MODELS, DirtyKeys
 from orders_read.refresh import (
     RefreshOutcome,
@@ -189,11 +189,14 @@ def compact(
 
 
 def rebuild(units: Iterable[str], *, timeout: float | None = None) -> list[RefreshOutcome]:
-    """Rebuild the units from scratch: each base, then each delta, without CONCURRENTLY
-    (faster; readers wait meanwhile). ``timeout`` as for ``refresh.refresh``."""
+    """Rebuild the units from scratch: each base, then each delta. Without CONCURRENTLY
+    (faster; readers wait meanwhile) unless replicas serve queries: there a plain REFRESH
+    holds back replay and cancels the replicas' readers. ``timeout`` as for
+    ``refresh.refresh``."""
     units = read_models.named(units)
+    concurrently = bool(replicas.replica_aliases())
     outcomes = [
-        rebuild_base(unit, concurrently=False, wait=True, timeout=timeout) for unit in units
+        rebuild_base(unit, concurrently=concurrently, wait=True, timeout=timeout) for unit in units
     ]
     mark_dirty(units)
     for unit in units:

@@ -6,13 +6,16 @@ query run on the write tables now: every row readers can get from either piece (
 delta's for its keys, the base's for every other key) must be the truth. Rows the
 delta hides are not compared: no reader sees them, and a base rebuilt since the
 delta's refresh legitimately leaves keys in the delta that the base now covers too.
+
+The check runs on any database holding both: the primary, or a read replica, where the
+views and the write tables arrive together by streaming.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from orders_read.read_models import READ_MODELS, parse_counts
 
@@ -47,11 +50,13 @@ def _differences(cursor, truth: str, current: str):
     return cursor
 
 
-def check_view(view: str, *, sample: int = 20) -> ViewCheck:
-    """Compare what readers of ``view`` see with its defining query, in one snapshot."""
+def check_view(view: str, *, sample: int = 20, using: str = DEFAULT_DB_ALIAS) -> ViewCheck:
+    """Compare what readers of ``view`` see with its defining query, in one snapshot of
+    the database ``using``."""
     unit = READ_MODELS[view]
+    connection = connections[using]
     quote = connection.ops.quote_name
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(using=using), connection.cursor() as cursor:
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         _differences(cursor, unit.query(), f"SELECT * FROM {quote(unit.name)}")
         result = ViewCheck(view, [column.name for column in cursor.description][1:])
@@ -84,6 +89,6 @@ def _count_differences(cursor, unit) -> dict[str, tuple[int, int]]:
     }
 
 
-def check_all(views: list[str] | None = None) -> list[ViewCheck]:
+def check_all(views: list[str] | None = None, *, using: str = DEFAULT_DB_ALIAS) -> list[ViewCheck]:
     views = views or sorted(READ_MODELS)
-    return [check_view(view) for view in views]
+    return [check_view(view, using=using) for view in views]

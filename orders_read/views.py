@@ -13,13 +13,14 @@ import functools
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import BooleanField, ExpressionWrapper, F, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from config.http.restframework import CountedPaginator
-from orders_read import charts, exports, queries, refresh
+from orders_read import charts, exports, queries, refresh, replicas
 from orders_read.filters import ORDER_ORDERINGS, STATUSES
 from orders_read.freshness import InvalidToken
 from orders_read.read_models import READ_MODELS
@@ -56,9 +57,17 @@ def _query_without(request: HttpRequest, *names: str) -> str:
 
 
 def render_read_page(
+    request: HttpRequest, selector: str, template: str, build_context, *, on_replica=True
+) -> HttpResponse:
+    """Wait for the request's token, build the context, render, add freshness headers;
+    on a replica when one is healthy (``replicas``) unless ``on_replica`` is false."""
+    render_page = functools.partial(_render_read_page, request, selector, template, build_context)
+    return replicas.answer(render_page) if on_replica else replicas.on_primary(render_page)
+
+
+def _render_read_page(
     request: HttpRequest, selector: str, template: str, build_context
 ) -> HttpResponse:
-    """Wait for the request's token, build the context, render, add freshness headers."""
     try:
         freshness = queries.freshness(selector, _token(request))
     except InvalidToken as error:
@@ -158,6 +167,8 @@ def _export(
     except InvalidToken as error:
         return render(request, "orders_read/problem.html", {"message": error.message}, status=400)
     response = exports.streamed_csv(queryset, columns, text, filename)
+    # Streamed for seconds: on a replica, replay would cancel it (recovery conflict).
+    response[replicas.SOURCE_HEADER] = replicas.source_name(DEFAULT_DB_ALIAS)
     for name, value in freshness.headers().items():
         response[name] = value
     return response
@@ -227,9 +238,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 def _read_models_context() -> dict[str, object]:
     watchers = queries.watchers()
+    seen_replicas = queries.replicas_state()
     return {
-        "states": queries.read_model_states(watchers),
+        "states": queries.read_model_states(watchers, seen_replicas),
         "watchers": watchers,
+        "replicas": seen_replicas,
         "async_mode": settings.READ_MODEL_REFRESH == "async",
     }
 
@@ -241,6 +254,7 @@ def read_models(request: HttpRequest) -> HttpResponse:
         "read_models",
         "orders_read/read_models.html",
         _read_models_context,
+        on_replica=False,  # the primary's own state, with each replica's beside it
     )
 
 

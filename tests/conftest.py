@@ -9,7 +9,9 @@ from django.db.models.signals import post_migrate
 from django.test.utils import override_settings
 
 from orders_read import rebuilds
+from orders_read import replicas as routing
 from orders_read.read_models import READ_MODELS
+from tests import replication
 from tests.factories import create_staff_groups
 
 
@@ -76,3 +78,45 @@ def django_db_setup(django_db_setup, django_db_blocker):
 def staff_groups(db):
     """The groups the migration makes (a transactional test's flush removes them)."""
     create_staff_groups()
+
+
+@pytest.fixture(scope="session")
+def replica_servers(django_db_setup, django_db_blocker, tmp_path_factory):
+    """Two hot standbys of the test server, built once for the tests that ask (a few
+    seconds), removed at the end of the session."""
+    with django_db_blocker.unblock():
+        try:
+            standbys = replication.start_standbys(2, tmp_path_factory.mktemp("replicas"))
+        except RuntimeError as error:
+            failure = str(error)
+        else:
+            failure = None
+    if failure:
+        pytest.fail(failure, pytrace=False)
+    yield standbys
+    with django_db_blocker.unblock():
+        replication.remove_standbys(standbys)
+
+
+@pytest.fixture(scope="module")
+def registered_replicas(replica_servers):
+    """The standbys as databases ``replica_1`` and ``replica_2`` of the test database, for
+    the tests of one module; every other test reads on the primary alone. Module-scoped so
+    that they are databases before a test's database set-up looks for them."""
+    replication.register(replica_servers)
+    yield replica_servers
+    replication.unregister(replica_servers)
+
+
+@pytest.fixture
+def replicas(registered_replicas, django_db_blocker):
+    """The standbys as databases ``replica_1`` and ``replica_2`` (``tests/replication.py``
+    pauses, stops and waits for them); each test finds them running and replaying,
+    whatever the test before did to them, and healthy as far as routing knows."""
+    with django_db_blocker.unblock():
+        routing.replica_states(fresh=True)
+    yield registered_replicas
+    with django_db_blocker.unblock():
+        for standby in registered_replicas:
+            standby.start()
+            standby.resume_replay()

@@ -26,8 +26,10 @@ class Statement:
         self.prepare = f"PREPARE {name} ({', '.join(types)}) AS {sql}"
         self.execute = f"EXECUTE {name} ({', '.join(['%s'] * len(types))})"
 
-    def fetchall(self, parameters: Sequence[object]) -> list[tuple]:
-        wrapper = connections[DEFAULT_DB_ALIAS]
+    def fetchall(
+        self, parameters: Sequence[object], *, using: str = DEFAULT_DB_ALIAS
+    ) -> list[tuple]:
+        wrapper = connections[using]
         with wrapper.cursor() as cursor:
             # Kept beside the connection it belongs to: a new connection has none prepared.
             state = getattr(wrapper, "prepared_statements", None)
@@ -39,6 +41,8 @@ class Statement:
             cursor.execute(self.execute, list(parameters))
             return cursor.fetchall()
 
-    def fetchone(self, parameters: Sequence[object]) -> tuple | None:
-        rows = self.fetchall(parameters)
+    def fetchone(
+        self, parameters: Sequence[object], *, using: str = DEFAULT_DB_ALIAS
+    ) -> tuple | None:
+        rows = self.fetchall(parameters, using=using)
         return rows[0] if rows else None

@@ -297,6 +297,16 @@ def test_a_read_whose_write_is_not_refreshed_answers_stale_after_the_wait(api, s
     assert read["X-Read-Model-Refreshed-At"]
 
 
+def test_without_replicas_the_primary_answers_and_says_so(api, shop):
+    write = api.post("/api/allocate", {"orderid": "o2", "sku": "LAMP", "qty": 1}, format="json")
+    token = write["X-Consistency-Token"]
+
+    for path in ["/api/allocations/o2", "/api/orders", "/api/orders/o2", "/api/products"]:
+        read = api.get(path, HTTP_X_CONSISTENCY_TOKEN=token)
+        assert read.status_code == 200
+        assert read["X-Read-Model-Source"] == "primary"
+
+
 @pytest.mark.parametrize("token", ["nonsense", "qm1-", "qm1-99999999999999"])
 def test_a_read_with_a_token_not_issued_here_is_refused(api, token):
     response = api.get("/api/orders", HTTP_X_CONSISTENCY_TOKEN=token)

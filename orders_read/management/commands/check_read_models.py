@@ -1,6 +1,7 @@
 """``check_read_models``: compare every view with the same query on the write tables."""
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from orders_read import read_models, verification
 
@@ -13,14 +14,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("views", nargs="*", help="views to check (default: all)")
+        parser.add_argument(
+            "--database",
+            default=DEFAULT_DB_ALIAS,
+            help="the database to check on, e.g. a read replica's replica_1 (default: default)",
+        )
 
-    def handle(self, *args, views: list[str], **options) -> None:
+    def handle(self, *args, views: list[str], database: str, **options) -> None:
         try:
             read_models.named(views)
         except read_models.UnknownReadModel as error:
             raise CommandError(error.message) from None
+        if database not in connections:
+            raise CommandError(f"Unknown database {database!r}. Known: {', '.join(connections)}.")
         failed = 0
-        for result in verification.check_all(views or None):
+        for result in verification.check_all(views or None, using=database):
             if result.ok:
                 self.stdout.write(f"{result.view}: ok")
                 continue
