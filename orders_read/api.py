@@ -50,6 +50,14 @@ FRESHNESS_PARAMETERS = [
         response=True,
         description="'true' when the write named by X-Consistency-Token is not shown yet.",
     ),
+    OpenApiParameter(
+        "X-Read-Model-Source",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=True,
+        description="Where the answer was read: 'primary', or 'replica-N' for the streaming"
+        " replica replica_N (DATABASE_REPLICA_URLS).",
+    ),
 ]
 
 
