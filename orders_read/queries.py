@@ -188,6 +188,12 @@ def stock_products(*, filters: Mapping[str, object] | None = None) -> QuerySet[P
     return _filtered(StockFilter, filters, ProductAvailability.objects.order_by("sku"))
 
 
+def stock_products_before(sku: str, *, filters: Mapping[str, object] | None = None) -> int:
+    """How many of ``stock_products(filters=...)`` come before ``sku``: its place in that
+    list from 0, whether or not it is in it."""
+    return stock_products(filters=filters).filter(sku__lt=sku).count()
+
+
 def product(sku: str) -> ProductAvailability | None:
     return ProductAvailability.objects.filter(sku=sku).first()
 
