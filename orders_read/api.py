@@ -7,6 +7,8 @@ Every answer carries ``X-Read-Model-Refreshed-At``; a request carrying a command
 
 from __future__ import annotations
 
+import functools
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -179,11 +181,25 @@ class OrderListApi(SelectorListView):
     serializer_class = OrderSummarySerializer
     filterset_class = OrderFilter
 
-    def count_results(self) -> int:
+    @functools.cached_property
+    def _matching(self) -> int:
         # The filters were checked when the list was read (get_queryset).
         return queries.order_count(filters=self.request.query_params)
 
+    def count_results(self) -> int:
+        return self._matching
+
     def paginate_queryset(self, queryset):
+        # Read as fits how many match (``queries.orders``): the same rows, in the same order.
+        try:
+            number = max(int(self.request.query_params.get("page", 1)), 1)
+        except ValueError:
+            number = 1  # the paginator answers it
+        queryset = queries.orders(
+            filters=self.request.query_params,
+            matching=self._matching,
+            reach=number * self.paginator.get_page_size(self.request),
+        )
         return queries.with_stock_expected(super().paginate_queryset(queryset))
 
 

@@ -8,8 +8,6 @@ when they still do not; every page answers ``X-Read-Model-Refreshed-At``.
 
 from __future__ import annotations
 
-import functools
-
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -88,13 +86,21 @@ def render_read_page(
 def order_list(request: HttpRequest) -> HttpResponse:
     filters = _list_filters(request)
     try:
-        orders = queries.orders(filters=filters)
+        queries.orders(filters=filters)  # refused before waiting for a token
     except queries.InvalidFilters as error:
         return _filters_refused(request, error)
 
     def context():
-        count = functools.partial(queries.order_count, filters=filters)
-        page = CountedPaginator(orders, PAGE_SIZE, count=count).get_page(request.GET.get("page"))
+        matching = queries.order_count(filters=filters)
+        # The page first (the nearest one for a number out of range), then its orders,
+        # read as fits how many match and how deep the page is.
+        number = (
+            CountedPaginator([], PAGE_SIZE, count=lambda: matching)
+            .get_page(request.GET.get("page"))
+            .number
+        )
+        orders = queries.orders(filters=filters, matching=matching, reach=number * PAGE_SIZE)
+        page = CountedPaginator(orders, PAGE_SIZE, count=lambda: matching).page(number)
         page.object_list = queries.with_stock_expected(list(page.object_list))
         return {
             "page": page,
