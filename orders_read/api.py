@@ -257,13 +257,28 @@ def order_summaries(rows: Iterable[tuple]) -> list[dict]:
 class OrderListApi(SelectorListView):
     selector = "orders"
     required_permissions = ("orders_read.view_ordersummary",)
-    list_selector = staticmethod(queries.orders)
     serializer_class = OrderSummarySerializer
     filterset_class = OrderFilter
 
-    def count_results(self) -> int:
+    @functools.cached_property
+    def _matching(self) -> int:
         # The filters were checked when the list was read (get_queryset).
         return queries.order_count(filters=self.request.query_params)
+
+    def count_results(self) -> int:
+        return self._matching
+
+    def list_selector(self, *, filters):
+        # Read as fits how many match (``queries.orders``): the same rows, in the same order.
+        try:
+            number = max(int(self.request.query_params.get("page", 1)), 1)
+        except ValueError:
+            number = 1  # the paginator answers it
+        return queries.orders(
+            filters=filters,
+            matching=self._matching,
+            reach=number * self.paginator.get_page_size(self.request),
+        )
 
     def page_rows(self, queryset) -> list[dict]:
         return order_summaries(self.paginate_queryset(queryset.values_list(*ORDER_SUMMARY_COLUMNS)))

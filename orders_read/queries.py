@@ -70,10 +70,31 @@ def allocations_for(orderid: str) -> list[dict[str, str]]:
     ]
 
 
-def orders(*, filters: Mapping[str, object] | None = None) -> QuerySet[OrderSummary]:
+def orders(
+    *,
+    filters: Mapping[str, object] | None = None,
+    matching: int | None = None,
+    reach: int = 50,
+) -> QuerySet[OrderSummary]:
     """Order summaries filtered by ``OrderFilter`` (status, customer, search, ordering),
-    newest first by default, in a stable order fit for pagination."""
-    return _filtered(OrderFilter, filters, OrderSummary.objects.all())
+    newest first by default, in a stable order fit for pagination.
+
+    ``matching``, how many orders the filters hold (``order_count``) when the caller
+    knows, and ``reach``, how far into the list the caller reads (a page's last row),
+    choose how a customer or search filter reads: in the list's order, comparing each
+    order, it reaches that row after about reach * orders / matching of them; on the
+    trigram indexes it reads every matching order. The same rows in the same order
+    either way. (PostgreSQL cannot choose: it takes a name's trigrams as independent
+    and expects a handful of rows where thousands match.)"""
+    filters = filters or {}
+    filterset = OrderFilter(filters, queryset=OrderSummary.objects.all())
+    if matching is not None and (filters.get("customer") or filters.get("search")):
+        kept = kept_counts(OrderSummary._meta.db_table)
+        if kept is not None:
+            filterset.on_trigrams = reach * sum(kept.values()) > matching * matching
+    if not filterset.is_valid():
+        raise InvalidFilters({field: list(errors) for field, errors in filterset.errors.items()})
+    return filterset.qs
 
 
 # Filters that do not narrow which orders a list holds, only how it is sorted.
@@ -197,6 +218,12 @@ def products(*, filters: Mapping[str, object] | None = None) -> QuerySet[Product
 def stock_products(*, filters: Mapping[str, object] | None = None) -> QuerySet[ProductAvailability]:
     """The stock page's products: ``products`` with its search (SKU or name) too."""
     return _filtered(StockFilter, filters, ProductAvailability.objects.order_by("sku"))
+
+
+def stock_products_before(sku: str, *, filters: Mapping[str, object] | None = None) -> int:
+    """How many of ``stock_products(filters=...)`` come before ``sku``: its place in that
+    list from 0, whether or not it is in it."""
+    return stock_products(filters=filters).filter(sku__lt=sku).count()
 
 
 def product(sku: str) -> ProductAvailability | None:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import functools
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import BooleanField, ExpressionWrapper, F, Q
 from django.http import Http404, HttpRequest, HttpResponse
@@ -27,19 +30,24 @@ from orders_read.read_models import READ_MODELS
 from orders_write.domain import SUBMITTED
 
 PAGE_SIZE = 25
+# The stock page's products a page, each with its batches.
+STOCK_PAGE_SIZE = 25
+# ``/stock/?sku=<SKU>`` opens the page that holds that SKU (where the batch forms send
+# the clerk back, to the row ``#sku-<SKU>``); not a filter.
+STOCK_LANDING = "sku"
 
 
 def _token(request: HttpRequest) -> str | None:
     return request.GET.get("consistency") or request.headers.get("X-Consistency-Token")
 
 
-def _list_filters(request: HttpRequest) -> dict[str, str]:
-    """A list's filters from the query string: every non-empty value but the page and the
-    consistency token a form's redirect carries."""
+def _list_filters(request: HttpRequest, *ignored: str) -> dict[str, str]:
+    """A list's filters from the query string: every non-empty value but the page, the
+    consistency token a form's redirect carries and the ``ignored`` names."""
     return {
         name: value
         for name, value in request.GET.items()
-        if name not in ("page", "consistency") and value
+        if name not in ("page", "consistency", *ignored) and value
     }
 
 
@@ -89,13 +97,21 @@ def _render_read_page(
 def order_list(request: HttpRequest) -> HttpResponse:
     filters = _list_filters(request)
     try:
-        orders = queries.orders(filters=filters)
+        queries.orders(filters=filters)  # refused before waiting for a token
     except queries.InvalidFilters as error:
         return _filters_refused(request, error)
 
     def context():
-        count = functools.partial(queries.order_count, filters=filters)
-        page = CountedPaginator(orders, PAGE_SIZE, count=count).get_page(request.GET.get("page"))
+        matching = queries.order_count(filters=filters)
+        # The page first (the nearest one for a number out of range), then its orders,
+        # read as fits how many match and how deep the page is.
+        number = (
+            CountedPaginator([], PAGE_SIZE, count=lambda: matching)
+            .get_page(request.GET.get("page"))
+            .number
+        )
+        orders = queries.orders(filters=filters, matching=matching, reach=number * PAGE_SIZE)
+        page = CountedPaginator(orders, PAGE_SIZE, count=lambda: matching).page(number)
         page.object_list = queries.with_stock_expected(list(page.object_list))
         return {
             "page": page,
@@ -130,29 +146,43 @@ def order_detail(request: HttpRequest, reference: str) -> HttpResponse:
     return render_read_page(request, "order", "orders_read/order_detail.html", context)
 
 
+def _landing_sku(request: HttpRequest) -> str:
+    """The SKU whose page the stock page opens on (``STOCK_LANDING``), checked like a
+    SKU; empty for none."""
+    field = forms.CharField(max_length=255, required=False)
+    try:
+        return field.clean(request.GET.get(STOCK_LANDING, ""))
+    except ValidationError as error:
+        raise queries.InvalidFilters({STOCK_LANDING: list(error.messages)}) from None
+
+
 @permission_required(
     ["orders_read.view_productavailability", "orders_read.view_batchavailability"],
     raise_exception=True,
 )
 def stock(request: HttpRequest) -> HttpResponse:
-    filters = _list_filters(request)
+    filters = _list_filters(request, STOCK_LANDING)
     try:
         products = queries.stock_products(filters=filters)
+        landing = _landing_sku(request)
     except queries.InvalidFilters as error:
         return _filters_refused(request, error)
 
     def context():
-        shown = list(products)
+        number = request.GET.get("page")
+        if landing and not number:
+            before = queries.stock_products_before(landing, filters=filters)
+            number = before // STOCK_PAGE_SIZE + 1
+        page = Paginator(products, STOCK_PAGE_SIZE).get_page(number)
+        shown = list(page.object_list)
         batches: dict[str, list] = {}
-        found = queries.batches()
-        if filters:
-            found = found.filter(sku__in=[product.sku for product in shown])
-        for batch in found:
+        for batch in queries.batches().filter(sku__in=[product.sku for product in shown]):
             batches.setdefault(batch.sku, []).append(batch)
+        page.object_list = [(product, batches.get(product.sku, [])) for product in shown]
         return {
-            "products": [(product, batches.get(product.sku, [])) for product in shown],
+            "page": page,
             "filters": filters,
-            "query": _query_without(request, "page", "consistency"),
+            "query": _query_without(request, "page", "consistency", STOCK_LANDING),
         }
 
     return render_read_page(request, "stock", "orders_read/stock.html", context)

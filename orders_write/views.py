@@ -155,7 +155,8 @@ def show_rules_refusals(command: commands.Command, form: Form, lines=None) -> No
 
 
 def stock_url(sku: str) -> str:
-    return f"{reverse('stock')}#sku-{quote(sku, safe='')}"
+    """The stock page that holds ``sku`` (``?sku=`` picks the page), at its row."""
+    return f"{reverse('stock')}?{urlencode({'sku': sku})}#sku-{quote(sku, safe='')}"
 
 
 class ReceiveBatchView(CommandFormView):

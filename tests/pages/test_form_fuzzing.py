@@ -395,12 +395,14 @@ def test_hostile_order_filters_answer_a_page(staff, status, search, ordering, pa
 @given(
     in_stock=hostile_or("", "true", "false"),
     search=hostile_or("", "LAMP", "lamp"),
+    sku=hostile_or("", "LAMP", "CHAIR"),
+    page=hostile_or("", "1", "2"),
     token=st.none() | HOSTILE_FIELD,
 )
 @FUZZ
-def test_hostile_stock_filters_answer_a_page(staff, in_stock, search, token):
+def test_hostile_stock_filters_answer_a_page(staff, in_stock, search, sku, page, token):
     Shop.open()
-    query = {"in_stock": in_stock, "search": search}
+    query = {"in_stock": in_stock, "search": search, "sku": sku, "page": page}
     if token is not None:
         query["consistency"] = token
     get_hostile(staff, "/stock/", query)

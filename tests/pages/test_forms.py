@@ -739,13 +739,43 @@ def test_the_batch_forms_put_the_token_before_the_fragment(staff):
 
     location = urlsplit(response["Location"])
     assert (location.path, location.fragment) == ("/stock/", "sku-LAMP")
-    assert parse_qs(location.query) == {"consistency": [response["X-Consistency-Token"]]}
+    assert parse_qs(location.query) == {
+        "sku": ["LAMP"],
+        "consistency": [response["X-Consistency-Token"]],
+    }
 
     changed = staff.post("/batches/b1/quantity/", {"qty": "4"})
 
     location = urlsplit(changed["Location"])
     assert (location.path, location.fragment) == ("/stock/", "sku-LAMP")
-    assert parse_qs(location.query) == {"consistency": [changed["X-Consistency-Token"]]}
+    assert parse_qs(location.query) == {
+        "sku": ["LAMP"],
+        "consistency": [changed["X-Consistency-Token"]],
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("sku", ["P27a", "P27/#?%"])  # between P27 and P28
+def test_the_batch_forms_land_on_the_stock_page_that_holds_the_sku(staff, settings, sku):
+    settings.READ_MODEL_REFRESH = "async"
+    for number in range(1, 61):
+        add_batch(f"b{number:02}", f"P{number:02}", 5)
+    settings.READ_MODEL_REFRESH = "sync"
+
+    received = staff.post("/batches/new/", batch_form(ref="new", sku=sku, new_product=DESK_LAMP))
+    page = staff.get(received["Location"])
+
+    assert urlsplit(received["Location"]).fragment == f"sku-{quote(sku, safe='')}"
+    assert "Page 2 of 3 · 61 products" in text(dom(page))
+    assert f'id="sku-{quote(sku, safe="")}"' in page.content.decode()
+    assert shown_messages(page) == [f"Batch new received: 10 x {sku}."]
+    assert row_of(page, "new") == "new Warehouse 10 0 10 Change quantity"
+
+    changed = staff.post("/batches/new/quantity/", {"qty": "4"})
+    page = staff.get(changed["Location"])
+
+    assert "Page 2 of 3 · 61 products" in text(dom(page))
+    assert row_of(page, "new") == "new Warehouse 4 0 4 Change quantity"
 
 
 # --- allocating -----------------------------------------------------------------------

@@ -473,6 +473,81 @@ def test_no_stock_yet_offers_to_receive_a_batch(staff):
     assert links(response)["Receive the first batch"] == "/batches/new/"
 
 
+def stock_many(settings, count: int) -> None:
+    """``count`` products P01, P02, ... each with one batch b01, b02, ... of 5 units, the
+    views refreshed once."""
+    settings.READ_MODEL_REFRESH = "async"
+    for number in range(1, count + 1):
+        add_batch(f"b{number:02}", f"P{number:02}", 5)
+    settings.READ_MODEL_REFRESH = "sync"
+    refresh.refresh(READ_MODELS)
+
+
+def skus(response) -> list[str]:
+    """The SKUs of the stock page's products, in order (each product's row is followed
+    by the row of its batches, whose first cell is empty)."""
+    return [row[0] for row in table_rows(response) if row[0]]
+
+
+def test_the_stock_page_shows_25_products_a_page_with_their_batches(staff, settings):
+    stock_many(settings, 30)
+
+    first = staff.get("/stock/")
+    second = staff.get("/stock/", {"page": "2"})
+
+    assert skus(first) == [f"P{number:02}" for number in range(1, 26)]
+    assert skus(second) == [f"P{number:02}" for number in range(26, 31)]
+    assert "Page 1 of 2 · 30 products" in text(dom(first))
+    assert "Page 2 of 2 · 30 products" in text(dom(second))
+    assert table_rows(second, label="Batches of P30") == [
+        ["b30", "Warehouse", "5", "0", "5", "Change quantity"]
+    ]
+    assert "b30" not in text(dom(first))
+
+
+def test_stock_page_links_keep_the_filters_and_the_export_takes_every_row(staff, settings):
+    stock_many(settings, 30)
+    add_batch("other", "Q-OTHER", 5)
+
+    first = staff.get("/stock/", {"search": "p", "in_stock": "true"})
+    next_link = links(first)["Next →"]
+    second = staff.get(f"/stock/{next_link}")
+
+    assert parse_qs(urlsplit(next_link).query) == {
+        "search": ["p"],
+        "in_stock": ["true"],
+        "page": ["2"],
+    }
+    assert skus(second) == [f"P{number:02}" for number in range(26, 31)]
+    assert parse_qs(urlsplit(links(second)["← Previous"]).query)["page"] == ["1"]
+    export = staff.get(links(second)["Export CSV"])
+    assert len(b"".join(export.streaming_content).decode().splitlines()) == 1 + 30
+
+
+def test_the_stock_page_opens_on_the_page_that_holds_a_sku(staff, settings):
+    stock_many(settings, 60)
+
+    landed = staff.get("/stock/", {"sku": "P27"})
+    filtered = staff.get("/stock/", {"sku": "P27", "search": "P2"})  # P20-P29
+    missing = staff.get("/stock/", {"sku": "P265"})  # would be between P26 and P27
+
+    assert "Page 2 of 3 · 60 products" in text(dom(landed))
+    assert "P27" in skus(landed)
+    assert links(landed)["Next →"] == "?page=3"  # the pages go on from there
+    assert "Page 1 of 1 · 10 products" in text(dom(filtered))
+    assert "Page 2 of 3" in text(dom(missing))
+    assert "Page 1 of 3" in text(dom(staff.get("/stock/", {"sku": "P27", "page": "1"})))
+
+
+def test_a_bad_landing_sku_answers_400_with_a_message(staff):
+    add_batch("b1", "LAMP", 5)
+
+    response = staff.get("/stock/", {"sku": "x" * 256})
+
+    assert response.status_code == 400
+    assert "Ensure this value has at most 255 characters (it has 256)." in text(dom(response))
+
+
 @pytest.mark.parametrize("path", ["/orders/", "/stock/", "/read-models/"])
 def test_a_user_without_the_viewers_permissions_may_not_read(as_role, path):
     assert as_role("nobody").get(path).status_code == 403

@@ -10,7 +10,8 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from orders_read import queries, rebuilds, refresh, verification
 from orders_read.models import OrderSummary, RefreshState
@@ -203,6 +204,99 @@ def _counted_by_hand(filters: dict[str, str]) -> int:
     if "waiting" in filters:
         rows = [row for row in rows if row.is_waiting == (filters["waiting"] == "true")]
     return len(rows)
+
+
+CUSTOMERS = [
+    "Ada Lovelace",
+    "Grace Hopper",
+    "Élodie Dupont",
+    "Sale 50% off",
+    "a_b Trading",
+    "Back\\slash Ltd",
+]
+# Values of every length, in another case, across words, with LIKE's own characters
+# (%, _ and a backslash) and letters beyond ASCII.
+TEXT_FILTERS = [
+    "a",
+    "Ad",
+    "ada",
+    "HOPPER",
+    "e h",
+    "élo",
+    "ÉLODIE",
+    "0%",
+    "50% off",
+    "a_b",
+    "_",
+    "k\\s",
+    "o1",
+    "o10",
+    "missing",
+]
+
+
+def _place_named_orders() -> None:
+    """Two orders per customer, one in the base and one written after it was rebuilt
+    (in the delta), and an order of the base changed since (its row in the delta)."""
+    for number, customer in enumerate(CUSTOMERS):
+        place(f"o{number}", customer=customer)
+    rebuilds.rebuild(READ_MODELS)
+    for number, customer in enumerate(CUSTOMERS, start=len(CUSTOMERS)):
+        place(f"o{number}", customer=customer)
+    services.cancel_order(commands.CancelOrder("o1"))  # an order of the base, changed
+
+
+@pytest.mark.parametrize("value", TEXT_FILTERS)
+def test_customer_and_search_counts_are_exact_in_any_case_on_base_and_delta(value):
+    _place_named_orders()
+
+    for filters in (
+        {"customer": value},
+        {"search": value},
+        {"customer": value, "status": "pending"},
+    ):
+        expected = _counted_by_hand(filters)
+        assert queries.order_count(filters=filters) == expected, filters
+        on_trigrams = list(queries.orders(filters=filters, matching=0))
+        in_order = list(queries.orders(filters=filters, matching=10**9))
+        assert len(on_trigrams) == expected, filters
+        assert [row.reference for row in on_trigrams] == [row.reference for row in in_order]
+
+
+def _plan(sql: str) -> str:
+    """PostgreSQL's plan of ``sql`` when it may not read a table whole."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}")
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def _count_sql(filters: dict[str, str]) -> str:
+    with CaptureQueriesContext(connection) as captured:
+        queries.order_count(filters=filters)
+    (sql,) = [query["sql"] for query in captured if "COUNT(" in query["sql"].upper()]
+    return sql
+
+
+@pytest.mark.parametrize(
+    ("filters", "indexes"),
+    [
+        ({"customer": "hopper"}, ["customer_trigrams"]),
+        ({"search": "o12"}, ["customer_trigrams", "reference_trigrams"]),
+        ({"customer": "ho"}, []),  # shorter than a trigram: nothing to look up
+    ],
+)
+def test_customer_and_search_counts_look_their_orders_up_on_the_trigram_indexes(filters, indexes):
+    _place_named_orders()
+
+    plan = _plan(_count_sql(filters))
+
+    used = sorted(
+        name
+        for name in ("customer_trigrams", "reference_trigrams")
+        if f"order_summary_base_{name}" in plan
+    )
+    assert used == indexes, plan
 
 
 def test_a_filter_that_cannot_be_applied_is_refused_by_the_count():
