@@ -44,12 +44,18 @@ def allocate(clerk, orderid: str, sku: str = "LAMP", qty: int = 1):
     return response["X-Consistency-Token"]
 
 
-def test_queries_are_answered_on_the_replicas_in_turn_and_say_so(replicas, viewer, clerk):
+def allocated_on_every_replica(replicas, clerk) -> None:
+    """Order o1 holds LAMP on batch depot, every replica has replayed it, and routing
+    has seen them healthy since."""
     add_batch("depot", "LAMP", 10)
     allocate(clerk, "o1")
     for standby in replicas:
         replication.wait_until_replayed(standby)
     routing.replica_states(fresh=True)
+
+
+def test_queries_are_answered_on_the_replicas_in_turn_and_say_so(replicas, viewer, clerk):
+    allocated_on_every_replica(replicas, clerk)
 
     sources = set()
     for _ in range(4):
@@ -61,11 +67,7 @@ def test_queries_are_answered_on_the_replicas_in_turn_and_say_so(replicas, viewe
 
 
 def test_every_query_endpoint_and_read_page_reads_on_a_replica(replicas, viewer, clerk):
-    add_batch("depot", "LAMP", 10)
-    allocate(clerk, "o1")
-    for standby in replicas:
-        replication.wait_until_replayed(standby)
-    routing.replica_states(fresh=True)
+    allocated_on_every_replica(replicas, clerk)
     staff = browser_for("staff")
 
     for client, path in [
