@@ -146,6 +146,10 @@ class SelectorListView(QueryView, generics.ListAPIView):
         return self.get_paginated_response(self.page_rows(self.get_queryset()))
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            # drf-spectacular asks for the model while it builds the schema: no request
+            # to read, and maybe no database yet (`manage.py check --deploy`).
+            return self.serializer_class.Meta.model.objects.none()
         try:
             return self.list_selector(filters=self.request.query_params)
         except queries.InvalidFilters as error:
