@@ -52,8 +52,11 @@ $(CHROMIUM):
 		echo "The browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; \
 	fi
 
+# Two pytest-xdist workers, one per core: each has a test database of its own.
+TEST_WORKERS ?= 2
+
 test: install $(CHROMIUM)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 lint: install
 	$(VENV)/bin/ruff format --check .
