@@ -43,6 +43,7 @@ from bench.harness import (
 )
 from config.server import environment as server_environment
 from tests.processes import free_port, manage, start_watcher, stop
+from tests.waiting import wait_until
 
 DATABASE = "quartermaster_bench"
 BENCH_DIR = PROJECT / "bench"
@@ -1120,22 +1121,22 @@ def measure(orders: int) -> dict:
 
 
 def replica_urls(url: str, count: int) -> list[str]:
-    """URLs of ``url``'s database on ``count`` private hot standbys of the private server
-    (config/localdb.py), started, and caught up with the primary."""
-    from urllib.parse import quote
-
+    """URLs of the bench's database on ``count`` private hot standbys of the private
+    server (config/localdb.py), started, and caught up with the primary."""
     from config import localdb
 
     (position,) = query(url, "SELECT pg_current_wal_lsn()::text")[0]
-    urls = []
-    for socket in localdb.replica_socket_dirs(count):
-        replica = url.split("?")[0] + f"?host={quote(str(socket))}"
-        deadline = time.monotonic() + 600
-        while not query(replica, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [position])[0][0]:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"standby {socket} did not catch up in 10 minutes")
-            time.sleep(0.5)
-        urls.append(replica)
+    urls = [
+        localdb.url_of({**replica, "NAME": DATABASE})
+        for replica in localdb.replica_databases(count).values()
+    ]
+    replayed = "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn"
+    for replica in urls:
+        wait_until(
+            lambda replica=replica: query(replica, replayed, [position])[0][0],
+            timeout=600,
+            what=f"{replica} to replay the primary's WAL",
+        )
     return urls
 
 

@@ -45,13 +45,17 @@ class InvalidFilters(ValueError):
         )
 
 
+def _checked(filterset):
+    """``filterset``, once its values are valid; InvalidFilters says which are not."""
+    if not filterset.is_valid():
+        raise InvalidFilters({field: list(errors) for field, errors in filterset.errors.items()})
+    return filterset
+
+
 def _filtered(
     filterset_class, filters: Mapping[str, object] | None, queryset: QuerySet
 ) -> QuerySet:
-    filterset = filterset_class(filters or {}, queryset=queryset)
-    if not filterset.is_valid():
-        raise InvalidFilters({field: list(errors) for field, errors in filterset.errors.items()})
-    return filterset.qs
+    return _checked(filterset_class(filters or {}, queryset=queryset)).qs
 
 
 # The API's busiest lookup, prepared: planning it costs more than running it.
@@ -92,9 +96,7 @@ def orders(
         kept = kept_counts(OrderSummary._meta.db_table)
         if kept is not None:
             filterset.on_trigrams = reach * sum(kept.values()) > matching * matching
-    if not filterset.is_valid():
-        raise InvalidFilters({field: list(errors) for field, errors in filterset.errors.items()})
-    return filterset.qs
+    return _checked(filterset).qs
 
 
 # Filters that do not narrow which orders a list holds, only how it is sorted.
@@ -106,9 +108,7 @@ def order_count(*, filters: Mapping[str, object] | None = None) -> int:
     when only the status narrows it: the rows per status that each refresh of
     ``order_summary`` keeps with its snapshot (so a query that waited for a write's
     token counts that write). Other filters are counted on their indexes."""
-    filterset = OrderFilter(filters or {}, queryset=OrderSummary.objects.all())
-    if not filterset.is_valid():
-        raise InvalidFilters({field: list(errors) for field, errors in filterset.errors.items()})
+    filterset = _checked(OrderFilter(filters or {}, queryset=OrderSummary.objects.all()))
     narrowing = {
         name
         for name, value in filterset.form.cleaned_data.items()
@@ -267,7 +267,7 @@ def replicas_state() -> list[dict[str, object]]:
     found = []
     for replica in replicas.replica_states(fresh=True):
         refreshed: dict[str, datetime.datetime | None] = {}
-        if replica.healthy or replica.lag_bytes is not None:
+        if replica.lag_bytes is not None:  # it answered its health check
             try:
                 refreshed = dict(
                     RefreshState.objects.using(replica.alias).values_list(
