@@ -1173,7 +1173,9 @@ def replica_reads(
                 if count == len(urls):
                     result["ryw"] = read_your_writes(lambda: Client(base, token), writes, 20)
     finally:
-        localdb.stop_replicas()  # kept, with their slots, for a `REPLICAS=2 make run`
+        # Stopped: a later `REPLICAS=2 make run` resumes them, a command without REPLICAS
+        # removes them with their slots (config/localdb.py).
+        localdb.stop_replicas()
     return result
 
 
